@@ -75,6 +75,7 @@ type Server struct {
 	Password  string
 	Dir       string // everything lives under it; removed at cleanup
 	DataDir   string
+	LogFile   string // the server's log (stderr of postgres)
 	BinDir    string
 	// TLS only: the test CA that signed the server certificate (PEM and a file holding it).
 	CAPEM  []byte
@@ -142,7 +143,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("pgtest: %v", err)
 	}
 	s := &Server{Host: "127.0.0.1", Superuser: c.superuser, Password: randomHex(16), Dir: dir,
-		DataDir: filepath.Join(dir, "data"), BinDir: bin, TLS: c.tls, acct: acct}
+		DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "run", "server.log"), BinDir: bin, TLS: c.tls, acct: acct}
 	t.Cleanup(s.stop)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -244,7 +245,7 @@ func (s *Server) initdb(c *config) error {
 }
 
 func (s *Server) start() error {
-	logFile := filepath.Join(s.Dir, "run", "server.log")
+	logFile := s.LogFile
 	err := s.run("pg_ctl", "start", "-D", s.DataDir, "-w", "-t", "60", "-l", logFile,
 		"-o", "-p "+strconv.Itoa(s.Port))
 	if err != nil {
