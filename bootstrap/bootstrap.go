@@ -538,7 +538,8 @@ func (r *run) databasePrivileges(ctx context.Context) error {
 
 // quoteLiteral quotes a string constant. Only verifiers built here pass through it (base64,
 // digits, '$', ':'), but it is safe for any text without NUL under standard_conforming_strings,
-// and it uses the E” form with doubled backslashes so that setting does not matter.
+// and with a backslash it uses the E-prefixed form with doubled backslashes, so that setting does
+// not matter.
 func quoteLiteral(s string) string {
 	q := strings.ReplaceAll(s, `'`, `''`)
 	if strings.Contains(q, `\`) {
