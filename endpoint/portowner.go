@@ -1,0 +1,85 @@
+package endpoint
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+var errAddrInUse = syscall.EADDRINUSE
+
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
+
+// PortOwner says which process listens on a TCP port ("postgres (pid 812): /usr/lib/postgresql/15/bin/postgres -D ..."),
+// from /proc/net/tcp{,6} and the processes' open sockets; empty when it cannot tell (another user's
+// process without the right to look).
+func PortOwner(port int) string {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		for _, ino := range listeningInodes(f, port) {
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range procs {
+		target, err := os.Readlink(fd)
+		if err != nil || !strings.HasPrefix(target, "socket:[") {
+			continue
+		}
+		if !inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] {
+			continue
+		}
+		pidDir := filepath.Dir(filepath.Dir(fd))
+		pid := filepath.Base(pidDir)
+		comm, _ := os.ReadFile(filepath.Join(pidDir, "comm"))
+		cmdline, _ := os.ReadFile(filepath.Join(pidDir, "cmdline"))
+		cl := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		return fmt.Sprintf("%s (pid %s): %s", strings.TrimSpace(string(comm)), pid, cl)
+	}
+	return ""
+}
+
+func listeningInodes(file string, port int) []string {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	want := fmt.Sprintf("%04X", port)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
+			continue
+		}
+		if _, p, ok := strings.Cut(fields[1], ":"); ok && p == want {
+			out = append(out, fields[9])
+		}
+	}
+	return out
+}
+
+func describeOwner(port string) string {
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return ""
+	}
+	if owner := PortOwner(n); owner != "" {
+		hint := ""
+		if strings.Contains(owner, "postgres") {
+			hint = " (Debian's postgresql package runs its own cluster on 5432: stop it with `pg_ctlcluster 15 main stop` or choose another database.port)"
+		}
+		return " by " + owner + hint
+	}
+	return fmt.Sprintf(" (see `ss -ltnp 'sport = :%s'`; choose another database.port or target.local.readerPort)", port)
+}
