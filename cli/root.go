@@ -135,7 +135,7 @@ func (a *App) Config(cmd *cobra.Command) (apgstack.Config, error) {
 		}
 	}
 	for _, s := range a.Sets {
-		path, value, ok := strings.Cut(s, "=")
+		path, value, ok := cutSet(s)
 		if !ok {
 			return cfg, Usagef("--set %q: want path=value, e.g. database.port=5433", s)
 		}
@@ -227,3 +227,6 @@ func isUsageError(err error) bool {
 	}
 	return false
 }
+
+// cutSet splits a --set argument into path and value.
+func cutSet(s string) (path, value string, ok bool) { return strings.Cut(s, "=") }
