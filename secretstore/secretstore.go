@@ -76,9 +76,10 @@ func Open(dir string) (*Store, error) {
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 
 // Path is the file holding a secret: the name's "/" become folders.
-func (s *Store) Path(name string) string {
-	return filepath.Join(s.dir, filepath.FromSlash(name)+".json")
-}
+func (s *Store) Path(name string) string { return PathIn(s.dir, name) }
+
+// PathIn is the file holding a secret in a store directory, without opening the store.
+func PathIn(dir, name string) string { return filepath.Join(dir, filepath.FromSlash(name)+".json") }
 
 func checkName(name string) error {
 	if !namePattern.MatchString(name) || slices.Contains(strings.Split(name, "/"), "..") || strings.HasPrefix(name, "/") {
