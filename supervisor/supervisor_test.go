@@ -100,7 +100,10 @@ func (tw *twin) down() {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (tw *twin) masterPassword(t *testing.T) string {
 	store, err := secretstore.Open(Layout{Root: tw.dir}.SecretsDir())
@@ -289,4 +292,99 @@ func assertNothingRuns(t *testing.T, dir string) {
 	if _, err := os.Stat(Layout{Root: dir}.Socket()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("API socket left behind: %v", err)
 	}
+}
+
+// TestProd brings up a prod twin: a synchronous reader, a row written through the writer endpoint
+// read through the reader endpoint, writes refused there, and the degrade rule when the reader
+// dies: commits stall only for the bound, the cluster is recorded degraded with no promotable
+// reader.
+func TestProd(t *testing.T) {
+	cfg := testConfig(t, "prod")
+	dir := stateDir(t)
+	tw := up(t, cfg, dir)
+	ctx := context.Background()
+
+	if len(tw.status.Instances) != 2 {
+		t.Fatalf("instances: %+v", tw.status.Instances)
+	}
+	reader := tw.status.Instances[1]
+	if reader.Role != api.RoleReader || reader.SyncState != "sync" || !reader.Promotable || tw.status.Degraded {
+		t.Fatalf("reader: %+v, degraded %v", reader, tw.status.Degraded)
+	}
+
+	w := mustConnect(t, tw, cfg.Database.Port)
+	if _, err := w.Exec(ctx, "CREATE TABLE t (id int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	// Synchronous commit: the row is on the reader once the commit returned; remote_apply is not
+	// promised, so wait for replay.
+	r := mustConnect(t, tw, cfg.ReaderPort())
+	var id int
+	for range 100 {
+		if err := r.QueryRow(ctx, "SELECT id FROM t").Scan(&id); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if id != 42 {
+		t.Fatalf("row written through the writer endpoint not read through the reader endpoint: %d", id)
+	}
+	var inRecovery bool
+	if err := r.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || !inRecovery {
+		t.Errorf("reader endpoint reaches a server not in recovery: %v %v", inRecovery, err)
+	}
+	if _, err := r.Exec(ctx, "INSERT INTO t VALUES (1)"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("write through the reader endpoint: %v, want refused as read-only", err)
+	}
+	r.Close(ctx)
+
+	// Kill the reader: the next commit waits, then goes through once the supervisor degrades.
+	sv := findInstancePID(t, tw, secondInstance)
+	if err := killProcess(sv); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := w.Exec(cctx, "INSERT INTO t VALUES (43)"); err != nil {
+		t.Fatalf("commit after the reader died never went through: %v", err)
+	}
+	st, _, _ := LoadState(Layout{Root: dir})
+	if !st.Sync.Degraded || len(st.Sync.InSync) != 0 {
+		t.Errorf("state after degrade: %+v", st.Sync)
+	}
+	events, _ := ReadEvents(Layout{Root: dir})
+	found := false
+	for _, ev := range events {
+		found = found || strings.Contains(ev.Message, "replication degraded")
+	}
+	if !found {
+		t.Errorf("no degraded event in %+v", events)
+	}
+	// The reader endpoint falls back to the writer.
+	r2 := mustConnect(t, tw, cfg.ReaderPort())
+	if err := r2.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || inRecovery {
+		t.Errorf("reader endpoint without a live reader: in recovery %v, %v", inRecovery, err)
+	}
+	r2.Close(ctx)
+	w.Close(ctx)
+	tw.down()
+	assertNothingRuns(t, dir)
+}
+
+func findInstancePID(t *testing.T, tw *twin, name string) int {
+	for _, in := range tw.status.Instances {
+		if in.Name == name && in.PID > 0 {
+			return in.PID
+		}
+	}
+	t.Fatalf("no pid for %s in %+v", name, tw.status.Instances)
+	return 0
+}
+
+func killProcess(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
 }
