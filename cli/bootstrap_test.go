@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -164,3 +167,52 @@ func TestBootstrapCommand(t *testing.T) {
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// TestBootstrapPasswordSecretArnFake reads the administrator's secret through the AWS SDK from a
+// FAKE Secrets Manager (an in-process httptest server; AWS is unreachable from tests), selected
+// with the SDK's AWS_ENDPOINT_URL_SECRETS_MANAGER variable.
+func TestBootstrapPasswordSecretArnFake(t *testing.T) {
+	pg := pgtest.Start(t)
+	const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dev/aurora-pg/db-AbCdEf"
+	var reads int
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ SecretId string }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" || in.SecretId != arn {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"__type":"ResourceNotFoundException","message":"not found"}`)
+			return
+		}
+		reads++
+		s, _ := json.Marshal(map[string]string{"username": pg.Superuser, "password": pg.Password})
+		_ = json.NewEncoder(w).Encode(map[string]string{"ARN": arn, "Name": "dev/aurora-pg/db", "SecretString": string(s)})
+	}))
+	defer fake.Close()
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", fake.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+
+	cfgPath := filepath.Join(t.TempDir(), "apgstack.yaml")
+	if err := os.WriteFile(cfgPath, []byte("database:\n  name: postgres\n  schema: arnapp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runBootstrapCLI(t, nil, "bootstrap", "--config", cfgPath, "--host", "127.0.0.1",
+		"--port", strconv.Itoa(pg.Port), "--sslmode", "disable", "--password-secret", arn,
+		"--secrets-out", filepath.Join(t.TempDir(), "roles.json"))
+	if code != ExitOK || reads != 1 || !strings.Contains(stdout, "created: schema arnapp") {
+		t.Errorf("exit %d, %d secret reads: %s %s", code, reads, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, pg.Password) {
+		t.Error("password printed")
+	}
+	code, _, stderr = runBootstrapCLI(t, nil, "bootstrap", "--config", cfgPath, "--host", "127.0.0.1",
+		"--port", strconv.Itoa(pg.Port), "--sslmode", "disable", "--password-secret", arn+"-other")
+	if code != ExitFailure || !strings.Contains(stderr, "ResourceNotFoundException") {
+		t.Errorf("missing secret: exit %d: %s", code, stderr)
+	}
+}
