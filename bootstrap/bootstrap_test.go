@@ -315,3 +315,38 @@ func TestExtensions(t *testing.T) {
 		}
 	})
 }
+
+// TestNonSuperuserAdmin runs the bootstrap as Aurora's master user is: not a superuser, but with
+// CREATEROLE and owning the database, unable to read pg_authid. The extensions are created
+// beforehand (Aurora lets rds_superuser create them; plain PostgreSQL wants a superuser).
+func TestNonSuperuserAdmin(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	super := s.Conn(t, db)
+	for _, sql := range []string{
+		"CREATE ROLE admin LOGIN CREATEROLE CREATEDB PASSWORD 'admin-pw-Zz9'",
+		"ALTER DATABASE appdb OWNER TO admin",
+		"CREATE EXTENSION pg_stat_statements",
+		"CREATE EXTENSION pgaudit",
+	} {
+		if _, err := super.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	admin := s.ConnAs(t, "admin", "admin-pw-Zz9", db)
+	o := options("app")
+	rep := run(t, admin, o)
+	if !slices.Contains(rep.Changed, "grant role app_owner to current user") {
+		t.Errorf("first run as admin: %+v", rep)
+	}
+	// Passwords cannot be compared without pg_authid: set again, not counted.
+	if rep := run(t, admin, o); !rep.Empty() {
+		t.Errorf("second run as admin changed things: %+v", rep)
+	}
+	owner := s.ConnAs(t, o.Owner.Name, o.Owner.Password, db)
+	exec(t, owner, "CREATE TABLE app.t (i int)")
+	ro := s.ConnAs(t, o.ReadOnly.Name, o.ReadOnly.Password, db)
+	if code := exec(t, ro, "SELECT * FROM app.t"); code != "" {
+		t.Errorf("ro select: %s", code)
+	}
+}
