@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -18,7 +19,7 @@ import (
 // Proxy is one endpoint.
 type Proxy struct {
 	Name string
-	ln   net.Listener
+	lns  []net.Listener
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -37,25 +38,60 @@ type pair struct {
 // Listen opens the endpoint on addr (host:port). A port already taken is reported with what holds
 // it, when that can be found.
 func Listen(name, addr string, log *slog.Logger) (*Proxy, error) {
+	ln, err := listen(name, addr)
+	if err != nil {
+		return nil, err
+	}
+	return serve(name, []net.Listener{ln}, log), nil
+}
+
+// ListenLoopback opens the endpoint on port on 127.0.0.1 and, where the machine has IPv6, on ::1:
+// clients connecting to "localhost" may try either first, and must never reach another server
+// that holds the port on the other address (Debian's own cluster listens on both).
+func ListenLoopback(name string, port int, log *slog.Logger) (*Proxy, error) {
+	v4, err := listen(name, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	lns := []net.Listener{v4}
+	v6, err := listen(name, net.JoinHostPort("::1", strconv.Itoa(port)))
+	switch {
+	case err == nil:
+		lns = append(lns, v6)
+	case isAddrInUse(err):
+		v4.Close()
+		return nil, err
+	}
+	// Any other failure means no IPv6 loopback here; "localhost" then resolves to 127.0.0.1 only.
+	return serve(name, lns, log), nil
+}
+
+func listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, errAddrInUse) || isAddrInUse(err) {
+		if isAddrInUse(err) {
 			_, port, _ := net.SplitHostPort(addr)
 			return nil, fmt.Errorf("%s endpoint: %s is already in use%s: %w", name, addr, describeOwner(port), err)
 		}
 		return nil, fmt.Errorf("%s endpoint: listen on %s: %w", name, addr, err)
 	}
+	return ln, nil
+}
+
+func serve(name string, lns []net.Listener, log *slog.Logger) *Proxy {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{Name: name, ln: ln, log: log, conns: map[*pair]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
-	return p, nil
+	p := &Proxy{Name: name, lns: lns, log: log, conns: map[*pair]struct{}{}}
+	for _, ln := range lns {
+		p.wg.Add(1)
+		go p.serve(ln)
+	}
+	return p
 }
 
-// Addr is where the endpoint listens.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+// Addr is where the endpoint listens (its IPv4 address).
+func (p *Proxy) Addr() string { return p.lns[0].Addr().String() }
 
 // SetBackends repoints the endpoint; new connections go round-robin over addrs (none: refused).
 // Existing connections are left alone; CloseConnectionsTo ends them.
@@ -113,7 +149,12 @@ func (p *Proxy) Close() error {
 		all = append(all, c)
 	}
 	p.mu.Unlock()
-	err := p.ln.Close()
+	var err error
+	for _, ln := range p.lns {
+		if e := ln.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
 	for _, c := range all {
 		c.client.Close()
 		c.backend.Close()
@@ -122,10 +163,10 @@ func (p *Proxy) Close() error {
 	return err
 }
 
-func (p *Proxy) serve() {
+func (p *Proxy) serve(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		client, err := p.ln.Accept()
+		client, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

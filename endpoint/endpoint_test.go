@@ -126,3 +126,23 @@ func TestPortInUseSaysByWhom(t *testing.T) {
 		t.Errorf("error does not name this process: %v", err)
 	}
 }
+
+// A port held on ::1 by another server (Debian's cluster listens on localhost, both families) is
+// reported, so "localhost" cannot silently reach someone else.
+func TestLoopbackConflictOnIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback on this machine:", err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if _, err := ListenLoopback("writer", port, nil); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("ListenLoopback on a port held on ::1: %v", err)
+	}
+	// And the IPv4 side was released again.
+	v4, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("127.0.0.1:%d still held after the failed listen: %v", port, err)
+	}
+	v4.Close()
+}

@@ -11,8 +11,6 @@ import (
 	"syscall"
 )
 
-var errAddrInUse = syscall.EADDRINUSE
-
 func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 
 // PortOwner says which process listens on a TCP port ("postgres (pid 812): /usr/lib/postgresql/15/bin/postgres -D ..."),
@@ -41,7 +39,10 @@ func PortOwner(port int) string {
 		pid := filepath.Base(pidDir)
 		comm, _ := os.ReadFile(filepath.Join(pidDir, "comm"))
 		cmdline, _ := os.ReadFile(filepath.Join(pidDir, "cmdline"))
-		cl := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		cl := strings.Join(strings.Fields(strings.ReplaceAll(string(cmdline), "\x00", " ")), " ")
+		if len(cl) > 120 {
+			cl = cl[:120] + "..."
+		}
 		return fmt.Sprintf("%s (pid %s): %s", strings.TrimSpace(string(comm)), pid, cl)
 	}
 	return ""

@@ -229,12 +229,16 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 			s.log.Error("record degraded state; the writer keeps waiting for the reader", "err", err)
 			return gone
 		}
-		if err := setStandby(qctx, w, ""); err != nil {
-			s.log.Error("degrade", "err", err)
-			return gone
-		}
 		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
 			Message: fmt.Sprintf("replication degraded: reader %s gone for %s; the writer commits without it and no reader may be promoted until it has caught up", reader, s.opts.DegradeAfter)})
+		if err := setStandby(qctx, w, ""); err != nil {
+			// Still named on the writer: try again at the next tick.
+			s.log.Error("degrade", "err", err)
+			s.mu.Lock()
+			s.state.Sync.Standby = reader
+			s.mu.Unlock()
+			return gone
+		}
 		return time.Time{}
 	case sync.Standby == "" && streaming && rep.LagBytes == 0:
 		if _, err := s.nameStandby(qctx, w, reader); err != nil {

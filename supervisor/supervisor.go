@@ -231,14 +231,14 @@ func (s *Supervisor) start(ctx context.Context) error {
 		return err
 	}
 	if s.warn != "" {
-		s.progress("warning: %s", s.warn)
+		s.log.Warn(s.warn)
 	}
 	s.plan, err = postgres.PlanParameters(append(slices.Clone(bestpractice.ClusterParameters), bestpractice.InstanceParameterGroup(cfg.Database.PgauditLog)...), s.bin.HasLibrary)
 	if err != nil {
 		return err
 	}
 	for _, lib := range s.plan.MissingLibraries {
-		s.progress("warning: %s is not installed on this machine: left out of shared_preload_libraries (Aurora loads it)", lib)
+		s.log.Warn("preload library not installed on this machine: left out of shared_preload_libraries (Aurora loads it)", "library", lib)
 	}
 
 	st, existed, err := LoadState(s.layout)
@@ -255,11 +255,11 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 
 	// Endpoints first: a taken port fails the start before anything is created.
-	s.writerEP, err = endpoint.Listen("writer", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Database.Port)), s.log)
+	s.writerEP, err = endpoint.ListenLoopback("writer", cfg.Database.Port, s.log)
 	if err != nil {
 		return err
 	}
-	s.readerEP, err = endpoint.Listen("reader", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.ReaderPort())), s.log)
+	s.readerEP, err = endpoint.ListenLoopback("reader", cfg.ReaderPort(), s.log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/local"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newDownCmd) }
+
+// runAWSDown tears the stacks down on target aws; assigned by the AWS deploy's own file.
+var runAWSDown = func(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
+	return Usagef("target aws: teardown is not available in this build")
+}
+
+func newDownCmd(a *App) *cobra.Command {
+	var lf localFlags
+	var del bool
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the database stack (local: every server and the supervisor; --delete removes the state)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Target.Kind == apgstack.TargetAWS {
+				return runAWSDown(cmd, a, cfg)
+			}
+			dir, err := local.StateDir(cfg, lf.stateDir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			if del {
+				if _, err := os.Stat(dir); err == nil {
+					if err := a.Confirm(fmt.Sprintf("delete %s with the cluster's data, secrets and certificates?", dir)); err != nil {
+						return err
+					}
+				}
+			}
+			ran, err := local.Down(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			if ran {
+				fmt.Fprintf(a.Stderr, "stopped the local twin in %s\n", dir)
+			} else {
+				fmt.Fprintf(a.Stderr, "nothing runs for %s\n", dir)
+			}
+			if del {
+				if err := os.RemoveAll(dir); err != nil {
+					return fmt.Errorf("delete state directory: %w", err)
+				}
+				fmt.Fprintf(a.Stderr, "deleted %s\n", dir)
+			}
+			return nil
+		},
+	}
+	lf.add(cmd)
+	cmd.Flags().BoolVar(&del, "delete", false, "also delete the state directory (data, secrets, certificates); asks unless --yes")
+	return cmd
+}
