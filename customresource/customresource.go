@@ -207,6 +207,14 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 		}
 	}
 
+	// Keep time to answer: a Lambda killed at its deadline sends nothing, and CloudFormation
+	// would wait an hour for the response.
+	work, cancel := ctx, context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		work, cancel = context.WithDeadline(ctx, d.Add(-responseReserve))
+	}
+	defer cancel()
+
 	var err error
 	var rep bootstrap.Report
 	switch ev.RequestType {
@@ -216,7 +224,7 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 		log.Info("delete: leaving the database alone")
 	case cfn.RequestCreate, cfn.RequestUpdate:
 		if err = perr; err == nil {
-			rep, err = h.bootstrap(ctx, log, props)
+			rep, err = h.bootstrap(work, log, props)
 		}
 	default:
 		err = fmt.Errorf("request type %q: want Create, Update or Delete", ev.RequestType)
@@ -241,8 +249,13 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 		resp.Status, resp.Reason = cfn.StatusFailed, truncate(err.Error())
 		log.Error("bootstrap failed", "err", err)
 	}
-	return h.send(ctx, ev.ResponseURL, resp)
+	sendCtx, cancelSend := context.WithTimeout(context.WithoutCancel(ctx), responseReserve)
+	defer cancelSend()
+	return h.send(sendCtx, ev.ResponseURL, resp)
 }
+
+// responseReserve is the time kept back from the Lambda's deadline to send the response.
+const responseReserve = 15 * time.Second
 
 func (h *Handler) defaults() {
 	if h.HTTP == nil {

@@ -271,6 +271,21 @@ func TestHandlerFakeCloudFormation(t *testing.T) {
 		}
 	})
 
+	t.Run("deadline near: still answers", func(t *testing.T) {
+		e := setup(t, pg)
+		// Less time left than the handler keeps back for the answer: the work is cut short, the
+		// FAILED response still goes out.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := e.h.Handle(ctx, e.event(cfn.RequestCreate, "app1", nil)); err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		resp, _ := e.cfn.last(t)
+		if resp.Status != cfn.StatusFailed || !strings.Contains(resp.Reason, "deadline") {
+			t.Errorf("want FAILED for the deadline: %+v", resp)
+		}
+	})
+
 	t.Run("bad properties and secrets", func(t *testing.T) {
 		e := setup(t, pg)
 		resp := e.handle(t, e.event(cfn.RequestCreate, "app1", map[string]any{"MasterSecretArn": nil, "Port": "x", "TolerateFailure": "maybe"}))
