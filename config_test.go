@@ -61,6 +61,7 @@ func TestValidateConstraints(t *testing.T) {
 		{"database.bootstrapS3Key", "k.zip", "set together with database.bootstrapS3Bucket"},
 		{"database.engineLifecycleSupport", "yes", "one of open-source-rds-extended-support-disabled"},
 		{"database.pgauditLog", "ddl,everything", "pgaudit classes"},
+		{"database.schema", strings.Repeat("s", 58), "57 characters at most"},
 		{"target.kind", "gcp", "one of local, aws"},
 		{"target.aws.region", "Europe", "a Region name"},
 		{"target.local.readerPort", "80", "from 1150 to 65535"},

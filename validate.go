@@ -55,6 +55,9 @@ var (
 	ImageIDPattern        = regexp.MustCompile(`^$|^ami-[0-9a-f]{8,17}$`)
 )
 
+// MaxSchemaLength keeps <schema>_owner within PostgreSQL's 63-byte identifiers.
+const MaxSchemaLength = 57
+
 // Validate checks every field with the original templates' constraints and returns a
 // *ValidationError listing all that fail, or nil.
 func (c *Config) Validate() error {
@@ -114,8 +117,12 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
+	// The bootstrap's roles are <schema>_owner, _rw and _ro: 57 characters keep them within
+	// PostgreSQL's 63-byte names.
 	if d.Schema != "" {
-		v.identifier("database.schema", d.Schema, 63)
+		v.identifier("database.schema", d.Schema, MaxSchemaLength)
+	} else if len(d.Name) > MaxSchemaLength {
+		v.add("database.schema", d.Schema, fmt.Sprintf("a schema name of %d characters at most: database.name (%d characters) is too long to stand in for it, so name the schema", MaxSchemaLength, len(d.Name)))
 	}
 	v.intOneOf("database.logsRetentionInDays", d.LogsRetentionInDays, LogRetentionDays)
 
