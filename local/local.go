@@ -22,6 +22,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/api"
+	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/client"
 	"github.com/apgstack/apgstack/instance"
 	"github.com/apgstack/apgstack/runas"
@@ -304,6 +305,12 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 	}
 	st = api.Status{Name: cfg.Database.StackName, Stage: cfg.Environment.Stage, StateDir: stateDir, Phase: api.PhaseStopped,
 		EngineVersion: cfg.Database.EngineVersion, Outputs: supervisor.OutputsFor(cfg, stateDir)}
+	if want, err := strconv.Atoi(apgstack.EngineMajor(cfg.Database.EngineVersion)); err == nil {
+		if b, warn, err := instance.FindBinaries(ctx, want, false); err == nil {
+			st.ServerVersion, st.VersionWarning = b.Version, warn
+		}
+	}
+	st.SynchronousReplication = bestpractice.Stage(cfg.Environment.Stage).SynchronousReplication
 	state, _, err := supervisor.LoadState(supervisor.Layout{Root: stateDir})
 	if err != nil {
 		return st, err

@@ -1,0 +1,191 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/api"
+)
+
+// TestBinaryEndToEnd drives the real apgstack binary as a user would: up in a working directory
+// (default state directory .apgstack), status, psql on both endpoints, up again (already
+// running), down, and checks that no process of the state directory is left.
+func TestBinaryEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	work, err := os.MkdirTemp("", "apgstack-e2e-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	bin := filepath.Join(work, "apgstack")
+	build := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	port, readerPort := freePort(t), freePort(t)
+	sets := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
+	run := func(args ...string) (string, string, error) {
+		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	stateDir := filepath.Join(work, ".apgstack")
+	t.Cleanup(func() { _, _, _ = run("down") })
+
+	out, errOut, err := run("up", "--output", "json")
+	if err != nil {
+		t.Fatalf("up: %v\n%s", err, errOut)
+	}
+	var outputs api.Outputs
+	if err := json.Unmarshal([]byte(out), &outputs); err != nil {
+		t.Fatalf("up --output json: %v\n%s", err, out)
+	}
+	wantCmd := `psql "host=localhost port=` + strconv.Itoa(port) + ` dbname=AuroraPostgresDB user=pgadmin sslmode=verify-full sslrootcert=` + filepath.Join(stateDir, "ca.pem") + `"`
+	if outputs.ClusterEndpoint != "localhost" || outputs.Port != strconv.Itoa(port) || outputs.PSQLCommandLine != wantCmd {
+		t.Errorf("outputs: %+v\nwant PSQLCommandLine %s", outputs, wantCmd)
+	}
+	if !strings.Contains(errOut, outputs.SecretFile) || !strings.Contains(errOut, "PostgreSQL 17") {
+		t.Errorf("up does not say where the secret is or which version runs:\n%s", errOut)
+	}
+	password := secretPassword(t, outputs.SecretFile)
+	if strings.Contains(out+errOut, password) {
+		t.Fatal("up printed the master password")
+	}
+
+	out, _, err = run("status", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != api.PhaseReady || len(st.Instances) != 1 || st.Instances[0].WALPosition == "" || st.VersionWarning == "" {
+		t.Errorf("status: %+v", st)
+	}
+	text, _, err := run("status")
+	if err != nil || !strings.Contains(text, "instance1  writer  running") {
+		t.Errorf("status text: %v\n%s", err, text)
+	}
+
+	out, errOut, err = run("psql", "--", "-Atc", "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+	if err != nil || strings.TrimSpace(out) != "pgadmin true" {
+		t.Errorf("psql: %q %v\n%s", out, err, errOut)
+	}
+	out, _, err = run("psql", "--reader", "--", "-Atc", "SELECT 1")
+	if err != nil || strings.TrimSpace(out) != "1" {
+		t.Errorf("psql --reader: %q %v", out, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(stateDir, "run", "pgpass-*")); len(left) > 0 {
+		t.Errorf("password files left behind: %v", left)
+	}
+
+	if _, errOut, err = run("up"); err != nil || !strings.Contains(errOut, "already running") {
+		t.Errorf("second up: %v\n%s", err, errOut)
+	}
+	if _, errOut, err = run("down"); err != nil {
+		t.Fatalf("down: %v\n%s", err, errOut)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(work)) {
+			t.Errorf("process left after down: %s", bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
+		}
+	}
+	if _, _, err := run("down", "--delete", "--yes"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
+		t.Errorf("state directory still there after down --delete: %v", err)
+	}
+}
+
+func secretPassword(t *testing.T, file string) string {
+	t.Helper()
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode %v", fi.Mode().Perm())
+	}
+	var sec struct {
+		Versions []struct {
+			VersionStages []string
+			SecretString  string
+		}
+	}
+	data, _ := os.ReadFile(file)
+	if err := json.Unmarshal(data, &sec); err != nil || len(sec.Versions) == 0 {
+		t.Fatalf("secret file: %v", err)
+	}
+	var d struct{ Password string }
+	_ = json.Unmarshal([]byte(sec.Versions[0].SecretString), &d)
+	if d.Password == "" {
+		t.Fatal("no password in the secret")
+	}
+	return d.Password
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if p >= 1150 {
+			return p
+		}
+	}
+}
+
+func TestCheckUnreachableStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root switches to the postgres account")
+	}
+	parent := t.TempDir() // under a 0700 folder of root: postgres cannot pass
+	cfg := apgstack.Default()
+	_, err := Check(context.Background(), cfg, filepath.Join(parent, "work", ".apgstack"), false)
+	if err == nil || !strings.Contains(err.Error(), "--state-dir") || !strings.Contains(err.Error(), "chmod o+x ") {
+		t.Fatalf("Check: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(parent, "work")); !os.IsNotExist(err) {
+		t.Error("Check created something")
+	}
+}
+
+func TestStateDir(t *testing.T) {
+	cfg := apgstack.Default()
+	wd, _ := os.Getwd()
+	for _, tt := range []struct{ cfgDir, flag, want string }{
+		{".apgstack", "", filepath.Join(wd, ".apgstack")},
+		{".apgstack", "/srv/x", "/srv/x"},
+		{"/var/lib/a", "", "/var/lib/a"},
+	} {
+		cfg.Target.Local.StateDir = tt.cfgDir
+		if got, _ := StateDir(cfg, tt.flag); got != tt.want {
+			t.Errorf("StateDir(%q, %q) = %q, want %q", tt.cfgDir, tt.flag, got, tt.want)
+		}
+	}
+}
