@@ -1,0 +1,34 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/stacks"
+)
+
+// Every template apgstack synthesizes validates without an error, both as built and as rendered
+// and read back in each format. With no stack builders registered the loop has nothing to do.
+func TestSynthesizedTemplatesValidate(t *testing.T) {
+	all, err := stacks.All(apgstack.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if fs := Template(s.Template, s.Kind); Errors(fs) > 0 {
+			t.Errorf("%s stack as built:\n%s", s.Kind, lines(fs))
+		}
+		for format, render := range map[string]func() ([]byte, error){"yaml": s.Template.YAML, "json": s.Template.JSON} {
+			body, err := render()
+			if err != nil {
+				t.Fatalf("%s: render %s: %v", s.Kind, format, err)
+			}
+			fs, parsed := Bytes(body, s.Kind+"."+format)
+			if parsed == nil || Errors(fs) > 0 {
+				t.Errorf("%s.%s: want no errors, got:\n%s", s.Kind, format, lines(fs))
+			} else if len(fs) > 0 {
+				t.Logf("%s.%s: warnings:\n%s", s.Kind, format, lines(fs))
+			}
+		}
+	}
+}
