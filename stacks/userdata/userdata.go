@@ -50,9 +50,12 @@ type Bastion struct {
 	EIPAllocationID string // the Elastic IP's allocation id
 	EnableBanner    string // "true" or "false"
 	BannerLocation  string // "default" or s3://bucket/key
-	TCPForwarding   string // sshd AllowTcpForwarding: "yes" or "no"
-	X11Forwarding   string // sshd X11Forwarding: "yes" or "no"
-	AltInitScript   string // "" or an http(s) URL of a script to run last
+	// The sshd_config lines of the forwarding switches (SSHDLine). Whole lines rather than yes/no:
+	// a YAML 1.1 reader, as CloudFormation's, takes a bare yes or no for a boolean.
+	TCPForwardingLine   string
+	X11ForwardingLine   string
+	EnableX11Forwarding string // "true" or "false": xauth is installed for X11 forwarding
+	AltInitScript       string // "" or an http(s) URL of a script to run last
 }
 
 // fields lists the string fields of Bastion in order.
@@ -152,6 +155,14 @@ func render(v Bastion) (string, error) {
 		return "", fmt.Errorf("render bastion user data: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// SSHDLine is the sshd_config line that switches keyword on or off.
+func SSHDLine(keyword string, on bool) string {
+	if on {
+		return keyword + " yes"
+	}
+	return keyword + " no"
 }
 
 // MetricNamespace is the namespace of the original SSHCommandCount metric, which the agent's

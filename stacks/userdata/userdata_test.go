@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,17 +14,12 @@ import (
 
 // example returns literal values for one combination of the switches.
 func example(banner string, tcp, x11 bool, alt string) Bastion {
-	yesNo := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
-	}
 	return Bastion{
 		StackName: "apgstack-bastion", Region: "eu-west-1", SignalResource: "BastionAutoScalingGroup",
 		LogGroup: "apgstack-bastion-BastionMainLogGroup", EIPAllocationID: "eipalloc-0123456789abcdef0",
 		EnableBanner: "true", BannerLocation: banner,
-		TCPForwarding: yesNo(tcp), X11Forwarding: yesNo(x11), AltInitScript: alt,
+		TCPForwardingLine: SSHDLine("AllowTcpForwarding", tcp), X11ForwardingLine: SSHDLine("X11Forwarding", x11),
+		EnableX11Forwarding: strconv.FormatBool(x11), AltInitScript: alt,
 	}
 }
 
@@ -32,7 +28,8 @@ var refs = Bastion{
 	StackName: "AWS::StackName", Region: "AWS::Region", SignalResource: "SignalResource",
 	LogGroup: "BastionMainLogGroup", EIPAllocationID: "EIP.AllocationId",
 	EnableBanner: "EnableBanner", BannerLocation: "BastionBanner",
-	TCPForwarding: "TCPForwarding", X11Forwarding: "X11Forwarding", AltInitScript: "AltInitScript",
+	TCPForwardingLine: "TCPForwarding", X11ForwardingLine: "X11Forwarding", EnableX11Forwarding: "EnableX11Forwarding",
+	AltInitScript: "AltInitScript",
 }
 
 // checkShell runs bash -n and shellcheck over a script.
@@ -65,8 +62,8 @@ func TestScriptPassesShellcheckForEverySwitch(t *testing.T) {
 				}
 				checkShell(t, "bastion.sh", s)
 				for _, want := range []string{
-					"AllowTcpForwarding " + v.TCPForwarding + "\n",
-					"X11Forwarding " + v.X11Forwarding + "\n",
+					"\n" + SSHDLine("AllowTcpForwarding", tcp) + "\n",
+					"\n" + SSHDLine("X11Forwarding", x11) + "\n",
 					"BANNER_LOCATION='" + banner + "'\n",
 				} {
 					if !strings.Contains(s, want) {
@@ -103,8 +100,8 @@ func TestSubBodySubstitutesToScript(t *testing.T) {
 		for name, val := range map[string]string{
 			"AWS::StackName": v.StackName, "AWS::Region": v.Region, "SignalResource": v.SignalResource,
 			"BastionMainLogGroup": v.LogGroup, "EIP.AllocationId": v.EIPAllocationID,
-			"EnableBanner": v.EnableBanner, "BastionBanner": v.BannerLocation, "TCPForwarding": v.TCPForwarding,
-			"X11Forwarding": v.X11Forwarding, "AltInitScript": v.AltInitScript,
+			"EnableBanner": v.EnableBanner, "BastionBanner": v.BannerLocation, "TCPForwarding": v.TCPForwardingLine,
+			"X11Forwarding": v.X11ForwardingLine, "EnableX11Forwarding": v.EnableX11Forwarding, "AltInitScript": v.AltInitScript,
 		} {
 			ev.Params[name] = val
 		}
@@ -120,7 +117,7 @@ func TestSubBodySubstitutesToScript(t *testing.T) {
 	for _, name := range cft.SubRefs(body, nil) {
 		switch name {
 		case "AWS::StackName", "AWS::Region", "SignalResource", "BastionMainLogGroup", "EIP.AllocationId",
-			"EnableBanner", "BastionBanner", "TCPForwarding", "X11Forwarding", "AltInitScript":
+			"EnableBanner", "BastionBanner", "TCPForwarding", "X11Forwarding", "EnableX11Forwarding", "AltInitScript":
 		default:
 			t.Errorf("unexpected Sub reference ${%s}", name)
 		}
