@@ -317,7 +317,12 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 	}
 	st.Degraded, st.DegradedSince, st.MissingLibraries = state.Sync.Degraded, state.Sync.DegradedSince, state.MissingLibraries
 	for _, in := range state.Instances {
-		st.Instances = append(st.Instances, api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped})
+		i := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped}
+		if pid := instance.StalePID(filepath.Join(supervisor.Layout{Root: stateDir}.InstanceDir(in.Name), "data")); pid != 0 {
+			i.State, i.PID = api.StateFailed, pid
+			i.Error = fmt.Sprintf("postgres (pid %d) runs without its supervisor: `apgstack up` restarts it under a new one, `apgstack down` stops it", pid)
+		}
+		st.Instances = append(st.Instances, i)
 	}
 	return st, nil
 }
