@@ -129,7 +129,7 @@ func TestValidatePolicySeam(t *testing.T) {
 	}
 }
 
-// synth reads back what it wrote and fails on validation errors.
+// synth fails on validation errors, in templates given as built or only as written files.
 func TestValidateSynthesizedRejectsErrors(t *testing.T) {
 	dir := writeTemplates(t, map[string]string{"network.yaml": brokenTemplate, "bastion.yaml": goodTemplate})
 	var errb strings.Builder
@@ -146,5 +146,12 @@ func TestValidateSynthesizedRejectsErrors(t *testing.T) {
 	delete(files, filepath.Join(dir, "network.yaml"))
 	if err := validateSynthesized(a, files); err != nil {
 		t.Errorf("good template: %v", err)
+	}
+	built := cft.New("built")
+	built.AddResource("Topic", "AWS::SNS::Topic", map[string]any{"DisplayName": cft.Ref("Missing")})
+	errb.Reset()
+	err = validateSynthesized(a, map[string]*cft.Template{"x.yaml": built})
+	if !errors.As(err, &ee) || !strings.Contains(errb.String(), "x.yaml: Topic: Properties.DisplayName: [ref-target]") {
+		t.Errorf("built template: err %v, stderr %q", err, errb.String())
 	}
 }
