@@ -31,9 +31,10 @@ var psqlrc string
 //go:embed banner.txt
 var defaultBanner string
 
-// PsqlPackage is the Amazon Linux 2023 package of the PostgreSQL client: the newest major, which
-// talks to every server version Aurora offers.
-const PsqlPackage = "postgresql17"
+// PsqlPackages are the Amazon Linux 2023 packages of the PostgreSQL client, newest first: the
+// bootstrap installs the first the repositories carry. The newest client talks to every server
+// version Aurora offers.
+var PsqlPackages = []string{"postgresql17", "postgresql16", "postgresql15"}
 
 // HistoryLog is where rsyslog writes the shell history that history.sh sends to syslog.
 const HistoryLog = "/var/log/bastion/bastion.log"
@@ -140,7 +141,7 @@ func render(v Bastion) (string, error) {
 		return "", err
 	}
 	data := map[string]string{
-		"PsqlPackage":    PsqlPackage,
+		"PsqlPackages":   strings.Join(PsqlPackages, " "),
 		"HistoryProfile": strings.TrimRight(historyProfile, "\n"),
 		"Psqlrc":         strings.TrimRight(psqlrc, "\n"),
 		"DefaultBanner":  strings.TrimRight(defaultBanner, "\n"),
