@@ -24,6 +24,7 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	backends []string
+	fallback []string
 	next     int
 	conns    map[*pair]struct{}
 	closed   bool
@@ -102,6 +103,14 @@ func (p *Proxy) SetBackends(addrs []string) {
 		p.log.Info("endpoint repointed", "endpoint", p.Name, "backends", addrs)
 	}
 	p.backends = append([]string(nil), addrs...)
+}
+
+// SetFallback sets where connections go when no backend is reachable (the reader endpoint falls
+// back to the writer, also in the moment between a reader's death and its removal).
+func (p *Proxy) SetFallback(addrs []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fallback = append([]string(nil), addrs...)
 }
 
 // Backends returns the current backends.
@@ -189,6 +198,11 @@ func (p *Proxy) pick(tried map[string]bool) string {
 	for range p.backends {
 		addr := p.backends[p.next%len(p.backends)]
 		p.next++
+		if !tried[addr] {
+			return addr
+		}
+	}
+	for _, addr := range p.fallback {
 		if !tried[addr] {
 			return addr
 		}

@@ -93,6 +93,15 @@ func TestProxy(t *testing.T) {
 		}
 	}
 
+	// When no backend answers, the fallback takes the connection.
+	p.SetBackends([]string{dead})
+	p.SetFallback([]string{b})
+	c, r = dial()
+	if got, err := ask(t, c, r, "fb"); err != nil || got != "b:fb" {
+		t.Fatalf("fallback: got %q, %v; want b:fb", got, err)
+	}
+	p.SetFallback(nil)
+
 	// Repoint and close the old backend's connections.
 	p.SetBackends([]string{a})
 	old, oldR := dial()

@@ -91,6 +91,9 @@ func (s *Supervisor) updateReaderEndpoint() {
 	}
 	if s.readerEP != nil {
 		s.readerEP.SetBackends(readers)
+		if writer != "" {
+			s.readerEP.SetFallback([]string{writer})
+		}
 	}
 }
 
