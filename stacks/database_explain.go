@@ -22,6 +22,11 @@ type Effective struct {
 func Explain(s *Stack) (*Effective, error) {
 	values := s.ParameterMap()
 	values[cft.StackName] = s.Name
+	// The account, Region and partition are not known before deployment: they stay symbolic
+	// (arn:${AWS::Partition}:iam::${AWS::AccountId}:root) rather than taking made-up values.
+	for _, p := range []string{cft.AccountId, cft.Region, cft.Partition, cft.URLSuffix, cft.StackId} {
+		values[p] = "${" + p + "}"
+	}
 	ev, err := s.Template.Evaluate(values)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s stack: %w", s.Kind, err)
