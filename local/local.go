@@ -117,8 +117,8 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 	if _, err := Check(ctx, o.Config, o.StateDir, o.Strict); err != nil {
 		return api.Status{}, err
 	}
-	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
-		return api.Status{}, fmt.Errorf("create state directory: %w", err)
+	if err := mkdirReachable(o.StateDir); err != nil {
+		return api.Status{}, err
 	}
 	l := supervisor.Layout{Root: o.StateDir}
 	exe := o.Exe
@@ -337,4 +337,25 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// mkdirReachable creates dir and its missing parents as 0755 whatever the umask, so that the
+// server account can pass through the folders apgstack itself created.
+func mkdirReachable(dir string) error {
+	var missing []string
+	for p := dir; p != filepath.Dir(p); p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+		if err := os.Chmod(missing[i], 0o755); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+	}
+	return nil
 }

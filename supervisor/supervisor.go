@@ -157,6 +157,10 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	if err := os.MkdirAll(s.layout.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	// Explicitly, whatever the umask: the server account passes through it to instances/.
+	if err := os.Chmod(s.layout.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
 	if err := os.MkdirAll(s.layout.RunDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", s.layout.RunDir(), err)
 	}
