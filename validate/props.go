@@ -26,6 +26,7 @@ func (c *checker) checkResources() {
 	c.graph = map[string][]string{}
 	for i, r := range c.t.Resources {
 		where := at{secResources, i, r.Name}
+		c.entryCond = r.Condition
 		if r.Condition != "" {
 			c.conditionName(where, r.Condition, "Condition", "Condition")
 		}
@@ -35,6 +36,8 @@ func (c *checker) checkResources() {
 				c.errorf(where, "DependsOn", RuleDependsOnTarget, "DependsOn %q: no resource is called that", d)
 				continue
 			}
+			c.guarded = false
+			c.conditional(where, d, "DependsOn "+d, "DependsOn")
 			if !slices.Contains(deps, d) {
 				deps = append(deps, d)
 			}
@@ -56,6 +59,7 @@ func (c *checker) checkResources() {
 		c.policies(where, r)
 		c.properties(where, r)
 	}
+	c.entryCond = ""
 }
 
 // policies checks DeletionPolicy and UpdateReplacePolicy values.
@@ -172,7 +176,12 @@ func (p *propChecker) value(v any, node *schema.Node, path string, top bool) {
 				}
 			}
 		}
-		return // any other function's value is known only at deploy time
+		// Other functions' values are known only at deploy time, but whether they give one
+		// value or a list is known now.
+		if k := p.c.resultKind(name, arg); k != kindUnknown {
+			p.kindOK(k, name, n, path)
+		}
+		return
 	}
 	// oneOf/anyOf are applied leniently: the schemas use them mostly to say "one of these
 	// properties is required", which intrinsic functions may satisfy in ways known only at deploy
@@ -209,19 +218,9 @@ func (p *propChecker) value(v any, node *schema.Node, path string, top bool) {
 // that all have types, against theirs). Scalars convert as CloudFormation converts them: anything
 // scalar is a string, and strings holding numbers or booleans are numbers or booleans.
 func (p *propChecker) typeOK(v any, n *schema.Node, path string) bool {
-	types := n.Type
+	types := p.types(n)
 	if len(types) == 0 {
-		alts := append(append([]*schema.Node{}, n.OneOf...), n.AnyOf...)
-		for _, a := range alts {
-			r := p.s.Resolve(a)
-			if r == nil || len(r.Type) == 0 {
-				return true
-			}
-			types = append(types, r.Type...)
-		}
-		if len(types) == 0 {
-			return true
-		}
+		return true
 	}
 	for _, t := range types {
 		if fits(v, t) {
@@ -230,6 +229,48 @@ func (p *propChecker) typeOK(v any, n *schema.Node, path string) bool {
 	}
 	p.errorf(path, RulePropertyType, "want %s, got %s", strings.Join(types, " or "), describe(v))
 	return false
+}
+
+// kindOK checks a function's kind of result against the node's types: a list where only
+// scalars fit, or a single value where only a list fits.
+func (p *propChecker) kindOK(k kind, fn string, n *schema.Node, path string) {
+	types := p.types(n)
+	if len(types) == 0 {
+		return
+	}
+	var list, scalar bool
+	for _, t := range types {
+		switch t {
+		case "array":
+			list = true
+		case "string", "integer", "number", "boolean":
+			scalar = true
+		case "object":
+			return // some JSON properties take a string too; leave objects alone
+		default:
+			return
+		}
+	}
+	if k == kindList && !list || k == kindScalar && !scalar {
+		p.errorf(path, RulePropertyType, "want %s, got %s, which gives %s", strings.Join(types, " or "), fn, k)
+	}
+}
+
+// types returns the node's types or, when it has none and offers alternatives that all have
+// types, theirs; nil means any type.
+func (p *propChecker) types(n *schema.Node) []string {
+	if len(n.Type) > 0 {
+		return n.Type
+	}
+	var types []string
+	for _, a := range append(append([]*schema.Node{}, n.OneOf...), n.AnyOf...) {
+		r := p.s.Resolve(a)
+		if r == nil || len(r.Type) == 0 {
+			return nil
+		}
+		types = append(types, r.Type...)
+	}
+	return types
 }
 
 // fits reports whether v is acceptable where the schema says typ.

@@ -30,25 +30,33 @@ func (c *checker) refs(where at, sc scope, v any, path string) []string {
 			deps = append(deps, name)
 		}
 	}
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
+	var walk func(v any, path string, guarded bool)
+	walk = func(v any, path string, guarded bool) {
 		if name, arg, ok := cft.Intrinsic(v); ok {
+			c.guarded = guarded
 			c.intrinsic(where, sc, name, arg, path, dep)
-			walk(arg, join(path, name))
+			if args, isList := arg.([]any); name == "Fn::If" && isList && len(args) == 3 {
+				// A reference inside Fn::If is taken to be guarded by its condition.
+				for i, a := range args {
+					walk(a, fmt.Sprintf("%s.%s[%d]", path, name, i), guarded || i > 0)
+				}
+				return
+			}
+			walk(arg, join(path, name), guarded)
 			return
 		}
 		switch x := v.(type) {
 		case map[string]any:
 			for _, k := range sortedKeys(x) {
-				walk(x[k], join(path, k))
+				walk(x[k], join(path, k), guarded)
 			}
 		case []any:
 			for i, e := range x {
-				walk(e, fmt.Sprintf("%s[%d]", path, i))
+				walk(e, fmt.Sprintf("%s[%d]", path, i), guarded)
 			}
 		}
 	}
-	walk(v, path)
+	walk(v, path, false)
 	return deps
 }
 
@@ -105,6 +113,9 @@ func (c *checker) intrinsic(where at, sc scope, name string, arg any, path strin
 				c.getAtt(where, sc, res, attr, "${"+ref+"} in Fn::Sub", path, dep)
 			} else {
 				c.ref(where, sc, ref, "${"+ref+"} in Fn::Sub", path, dep)
+				if c.resultKind("Ref", ref) == kindList {
+					c.errorf(where, path, RuleIntrinsicForm, "${%s} in Fn::Sub: %s is a list; Fn::Sub takes single values (use Fn::Join)", ref, ref)
+				}
 			}
 		}
 	case "Fn::If":
@@ -141,18 +152,85 @@ func (c *checker) intrinsic(where at, sc scope, name string, arg any, path strin
 		if _, ok := args[0].(string); !ok {
 			c.errorf(where, path, RuleIntrinsicForm, "Fn::Join's delimiter must be a string, got %s", describe(args[0]))
 		}
-		if _, ok := args[1].(string); ok {
-			c.errorf(where, path, RuleIntrinsicForm, "Fn::Join's second argument must be a list, got a string")
+		if c.valueKind(args[1]) == kindScalar {
+			c.errorf(where, path, RuleIntrinsicForm, "Fn::Join's second argument must be a list, got %s (%s)", describe(args[1]), kindScalar)
 		}
 	case "Fn::Select":
 		if !isList || len(args) != 2 {
 			c.errorf(where, path, RuleIntrinsicForm, "Fn::Select takes [index, list], got %s", describe(arg))
+			return
+		}
+		if c.valueKind(args[1]) == kindScalar {
+			c.errorf(where, path, RuleIntrinsicForm, "Fn::Select's second argument must be a list, got %s (%s)", describe(args[1]), kindScalar)
 		}
 	case "Fn::GetAZs", "Fn::ImportValue", "Fn::Base64", "Fn::Cidr", "Fn::Split":
 		if sc == inCondition && name != "Fn::Split" && name != "Fn::Base64" {
 			c.errorf(where, path, RuleConditionRef, "%s cannot be used inside a condition", name)
 		}
 	}
+}
+
+// kind is what an intrinsic function gives, as far as it is known without deploying.
+type kind int
+
+const (
+	kindUnknown kind = iota
+	kindScalar       // a string (or a number)
+	kindList         // a list of strings
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindScalar:
+		return "a single value"
+	case kindList:
+		return "a list"
+	}
+	return "a value"
+}
+
+// resultKind tells what a function call gives.
+func (c *checker) resultKind(name string, arg any) kind {
+	switch name {
+	case "Ref":
+		target, _ := arg.(string)
+		if target == cft.NotificationARNs {
+			return kindList
+		}
+		if cft.IsPseudo(target) {
+			return kindScalar
+		}
+		if p, ok := c.params[target]; ok {
+			if valid, list := parameterType(p.Type); valid && list {
+				return kindList
+			} else if valid {
+				return kindScalar
+			}
+			return kindUnknown
+		}
+		if _, ok := c.resources[target]; ok {
+			return kindScalar // a resource's Ref is its physical id
+		}
+	case "Fn::Join", "Fn::Sub", "Fn::Base64", "Fn::ImportValue", "Fn::ToJsonString", "Fn::Length":
+		return kindScalar
+	case "Fn::GetAZs", "Fn::Split", "Fn::Cidr":
+		return kindList
+	}
+	return kindUnknown
+}
+
+// valueKind is resultKind for any value: literal lists and scalars included.
+func (c *checker) valueKind(v any) kind {
+	if name, arg, ok := cft.Intrinsic(v); ok {
+		return c.resultKind(name, arg)
+	}
+	switch v.(type) {
+	case []any:
+		return kindList
+	case string, int, float64, bool:
+		return kindScalar
+	}
+	return kindUnknown
 }
 
 // ref checks a Ref (or ${Name}) target.
@@ -169,9 +247,22 @@ func (c *checker) ref(where at, sc scope, target, what, path string, dep func(st
 			return
 		}
 		dep(target)
+		c.conditional(where, target, what, path)
 		return
 	}
 	c.errorf(where, path, RuleRefTarget, "%s: no parameter, resource or pseudo parameter is called %q", what, target)
+}
+
+// conditional warns about an unconditional reference to a resource that exists only under a
+// condition: when the condition is false, CloudFormation fails with "Unresolved resource
+// dependencies". References inside Fn::If, and from entries with a condition of their own, are
+// left alone (whether one condition implies another is not worked out here).
+func (c *checker) conditional(where at, target, what, path string) {
+	r := c.resources[target]
+	if r == nil || r.Condition == "" || c.guarded || c.entryCond != "" {
+		return
+	}
+	c.warnf(where, path, RuleConditionalRef, "%s: %s exists only when condition %s is true; refer to it inside Fn::If [%s, ...] or give this entry the same condition", what, target, r.Condition, r.Condition)
 }
 
 // getAtt checks a GetAtt (or ${Res.Attr}) target and, when the type's schema is known, its
@@ -187,6 +278,7 @@ func (c *checker) getAtt(where at, sc scope, res, attr, what, path string, dep f
 		return
 	}
 	dep(res)
+	c.conditional(where, res, what, path)
 	if attr == "" || strings.HasPrefix(r.Type, "Custom::") || r.Type == "AWS::CloudFormation::CustomResource" ||
 		r.Type == "AWS::CloudFormation::Stack" && strings.HasPrefix(attr, "Outputs.") {
 		return
@@ -463,14 +555,22 @@ func (c *checker) resourceIndex(name string) int {
 func (c *checker) checkOutputs() {
 	for i, o := range c.t.Outputs {
 		where := at{secOutputs, i, o.Name}
+		c.entryCond = o.Condition
 		if o.Condition != "" {
 			c.conditionName(where, o.Condition, "Condition", "Condition")
 		}
 		c.refs(where, inOutput, o.Value, "Value")
+		if c.valueKind(o.Value) == kindList {
+			c.errorf(where, "Value", RuleOutputValue, "an output's value must be a single string, and %s is a list (join it with Fn::Join)", describe(o.Value))
+		}
+		if _, _, fn := cft.Intrinsic(o.Value); !fn && c.valueKind(o.Value) == kindUnknown {
+			c.errorf(where, "Value", RuleOutputValue, "an output's value must be a single string, not %s", describe(o.Value))
+		}
 		if o.Export != nil {
 			c.refs(where, inOutput, o.Export, "Export.Name")
 		}
 	}
+	c.entryCond = ""
 }
 
 // exports reports export names used twice. Names are compared after substituting the pseudo

@@ -81,6 +81,9 @@ const (
 	RuleReadOnly         = "read-only-property" // a property only CloudFormation sets
 	RuleTransform        = "transform-required" // a resource that needs a transform the template lacks
 	RuleResourceAttr     = "resource-attribute" // DeletionPolicy, UpdateReplacePolicy values
+	RuleOutputValue      = "output-value"       // an output whose value is not a single string
+	RuleConditionalRef   = "conditional-ref"    // an unconditional reference to a conditional resource
+	RuleNoResources      = "no-resources"       // a template without resources
 )
 
 // Bytes parses and validates a template. A file that cannot be parsed gives one finding with the
@@ -167,6 +170,10 @@ type checker struct {
 	conds     map[string]bool
 	// graph holds each resource's dependencies, filled by resources() and read by cycles().
 	graph map[string][]string
+	// entryCond is the Condition of the resource or output being checked; guarded is true while
+	// refs is inside a branch of Fn::If.
+	entryCond string
+	guarded   bool
 }
 
 // finding carries the order key used to sort findings into template order.
@@ -258,6 +265,9 @@ func (c *checker) index() {
 	}
 	for _, cd := range c.t.Conditions {
 		c.conds[cd.Name] = true
+	}
+	if len(c.t.Resources) == 0 {
+		c.errorf(at{secTemplate, 0, ""}, "Resources", RuleNoResources, "a template needs at least one resource")
 	}
 }
 

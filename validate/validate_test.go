@@ -46,6 +46,11 @@ func TestBrokenTemplates(t *testing.T) {
 		{"bad-parameter-type", RuleParameterType, "Enabled", "Type", `"Boolean"`},
 		{"custom-no-token", RuleRequired, "Bootstrap", "Properties", "ServiceToken"},
 		{"bad-deletion-policy", RuleResourceAttr, "Topic", "DeletionPolicy", `"Keep"`},
+		{"list-where-scalar", RulePropertyType, "Subnet", "Properties.AvailabilityZone", "want string, got Fn::GetAZs, which gives a list"},
+		{"scalar-where-list", RulePropertyType, "SubnetGroup", "Properties.SubnetIds", "want array, got Fn::ImportValue, which gives a single value"},
+		{"output-list", RuleOutputValue, "AZs", "Value", "is a list"},
+		{"sub-list-parameter", RuleIntrinsicForm, "Topic", "Properties.DisplayName", "Subnets is a list"},
+		{"no-resources", RuleNoResources, "", "Resources", "at least one resource"},
 		{"condition-form", RuleConditionForm, "IsProd", "", "Ref is not a condition function"},
 	}
 	seen := map[string]bool{}
@@ -170,9 +175,18 @@ Resources:
       Frobnicate: true
   Other:
     Type: MyOrg::Thing::Widget
+  Reader:
+    Type: AWS::SNS::Topic
+    Condition: Never
+Conditions:
+  Never: !Equals [a, b]
 Outputs:
   X:
     Value: !GetAtt VPC.NoSuchAttribute
+  Y:
+    Value: !Ref Reader
+  Z:
+    Value: !If [Never, !Ref Reader, none]
 `
 	findings, _ := Bytes([]byte(src), "w.yaml")
 	rules := map[string]bool{}
@@ -181,8 +195,11 @@ Outputs:
 			t.Errorf("want only warnings, got %s", f)
 		}
 		rules[f.Rule] = true
+		if f.Rule == RuleConditionalRef && f.Resource != "Y" {
+			t.Errorf("a reference inside Fn::If is guarded: %s", f)
+		}
 	}
-	for _, r := range []string{RuleParameterPattern, RuleReadOnly, RuleUnknownProperty, RuleUnknownType, RuleGetAttAttribute} {
+	for _, r := range []string{RuleParameterPattern, RuleReadOnly, RuleUnknownProperty, RuleUnknownType, RuleGetAttAttribute, RuleConditionalRef} {
 		if !rules[r] {
 			t.Errorf("no %s warning in:\n%s", r, lines(findings))
 		}
