@@ -31,20 +31,22 @@ func addCluster(t *cft.Template) {
 		"EngineLifecycleSupport": cft.Ref("EngineLifecycleSupport"),
 		"DatabaseName":           noValueIfSnapshot(cft.Ref("DBName")),
 		"Port":                   cft.Ref("DBPort"),
-		// The sample's dynamic references to the generated secret; a restored cluster keeps the
-		// snapshot's master user.
-		"MasterUsername":                  noValueIfSnapshot(masterSecretField("username")),
-		"MasterUserPassword":              noValueIfSnapshot(masterSecretField("password")),
-		"DBSubnetGroupName":               cft.Ref(dbSubnetGroup),
-		"VpcSecurityGroupIds":             []any{cft.Ref(dbSecurityGroup)},
-		"DBClusterParameterGroupName":     cft.Ref(dbClusterParams),
-		"BackupRetentionPeriod":           stage(stageBackupDays),
-		"PreferredBackupWindow":           bestpractice.BackupWindow,
-		"PreferredMaintenanceWindow":      bestpractice.MaintenanceWindow,
-		"DeletionProtection":              stage(stageDeletionProt),
-		"SnapshotIdentifier":              cft.If(condSnapshot, cft.Ref("DBSnapshotName"), cft.NoValue()),
+		// The password is the sample's dynamic reference to the generated secret (whose username
+		// is DBUsername); a restored cluster keeps the snapshot's master user.
+		"MasterUsername":              noValueIfSnapshot(cft.Ref("DBUsername")),
+		"MasterUserPassword":          noValueIfSnapshot(masterSecretField("password")),
+		"DBSubnetGroupName":           cft.Ref(dbSubnetGroup),
+		"VpcSecurityGroupIds":         []any{cft.Ref(dbSecurityGroup)},
+		"DBClusterParameterGroupName": cft.Ref(dbClusterParams),
+		"BackupRetentionPeriod":       stage(stageBackupDays),
+		"PreferredBackupWindow":       bestpractice.BackupWindow,
+		"PreferredMaintenanceWindow":  bestpractice.MaintenanceWindow,
+		"DeletionProtection":          stage(stageDeletionProt),
+		"SnapshotIdentifier":          cft.If(condSnapshot, cft.Ref("DBSnapshotName"), cft.NoValue()),
+		// A restore inherits StorageEncrypted from the snapshot, but KmsKeyId still applies: the
+		// restored cluster is encrypted with this stack's key, even from an unencrypted snapshot.
 		"StorageEncrypted":                noValueIfSnapshot(true),
-		"KmsKeyId":                        noValueIfSnapshot(cft.GetAtt(dbKey, "Arn")),
+		"KmsKeyId":                        cft.GetAtt(dbKey, "Arn"),
 		"EnableIAMDatabaseAuthentication": true,
 		"EnableCloudwatchLogsExports":     anyList(bestpractice.LogExports),
 		"CopyTagsToSnapshot":              true,

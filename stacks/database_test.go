@@ -325,10 +325,13 @@ func TestDatabaseSnapshotRestore(t *testing.T) {
 	if cl["SnapshotIdentifier"] != testSnapshot {
 		t.Errorf("SnapshotIdentifier %v", cl["SnapshotIdentifier"])
 	}
-	for _, p := range []string{"MasterUsername", "MasterUserPassword", "DatabaseName", "StorageEncrypted", "KmsKeyId"} {
+	for _, p := range []string{"MasterUsername", "MasterUserPassword", "DatabaseName", "StorageEncrypted"} {
 		if _, ok := cl[p]; ok {
 			t.Errorf("a restored cluster inherits %s from the snapshot, yet it is set", p)
 		}
+	}
+	if !reflect.DeepEqual(cl["KmsKeyId"], cft.GetAtt(dbKey, "Arn")) {
+		t.Errorf("a restored cluster is encrypted with the stack's key, got KmsKeyId %v", cl["KmsKeyId"])
 	}
 	for _, o := range restored.Outputs {
 		if o.Name == "SecretArn" {
