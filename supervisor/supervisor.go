@@ -119,6 +119,9 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 		_ = os.Remove(s.layout.Socket())
 	}()
 
+	if testHookReady != nil {
+		testHookReady(s)
+	}
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
 	if ready != nil {
@@ -734,6 +737,30 @@ func (s *Supervisor) stopAll() {
 		}
 	}
 	s.setPhase(api.PhaseStopped)
+}
+
+// testHookReady lets tests reach the running supervisor.
+var testHookReady func(*Supervisor)
+
+// restartInstance starts a server that stopped, with its data (a reader resumes streaming from
+// its slot), and records the recovery.
+func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
+	s.mu.Lock()
+	i := s.instances[name]
+	s.mu.Unlock()
+	if i == nil {
+		return fmt.Errorf("no instance %s", name)
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
+	defer cancel()
+	if err := i.Start(sctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.failed, name)
+	s.mu.Unlock()
+	s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery", Message: "instance " + name + " restarted"})
+	return nil
 }
 
 // Shutdown implements api.Backend.

@@ -66,13 +66,15 @@ type twin struct {
 	status api.Status
 	cancel context.CancelFunc
 	done   chan error
+	sv     chan *Supervisor
 }
 
 // up runs a supervisor in-process until the test ends.
 func up(t *testing.T, cfg apgstack.Config, dir string) *twin {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tw := &twin{cfg: cfg, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	tw := &twin{cfg: cfg, dir: dir, cancel: cancel, done: make(chan error, 1), sv: make(chan *Supervisor, 1)}
+	testHookReady = func(s *Supervisor) { tw.sv <- s }
 	ready := make(chan api.Status, 1)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
@@ -339,8 +341,7 @@ func TestProd(t *testing.T) {
 	r.Close(ctx)
 
 	// Kill the reader: the next commit waits, then goes through once the supervisor degrades.
-	sv := findInstancePID(t, tw, secondInstance)
-	if err := killProcess(sv); err != nil {
+	if err := killProcess(findPID(t, tw.status, secondInstance)); err != nil {
 		t.Fatal(err)
 	}
 	// A commit may still reach the dying reader's WAL receiver; keep committing until the
@@ -369,7 +370,37 @@ func TestProd(t *testing.T) {
 	if !found {
 		t.Errorf("no degraded event in %+v", events)
 	}
-	// The reader endpoint falls back to the writer.
+	// A reader that is back and has caught up becomes synchronous and in sync again.
+	sv := <-tw.sv
+	if err := sv.restartInstance(ctx, secondInstance); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; st.Sync.Degraded || len(st.Sync.InSync) == 0; i++ {
+		if i == 600 {
+			t.Fatalf("reader never back in sync: %+v", st.Sync)
+		}
+		time.Sleep(50 * time.Millisecond)
+		st, _, _ = LoadState(Layout{Root: dir})
+	}
+	if _, err := w.Exec(ctx, "INSERT INTO t VALUES (44)"); err != nil {
+		t.Fatalf("commit with the reader back: %v", err)
+	}
+	full := sv.Status(ctx)
+	if full.Degraded || !full.Instances[1].Promotable || full.Instances[1].SyncState != "sync" {
+		t.Errorf("status after recovery: degraded %v, reader %+v", full.Degraded, full.Instances[1])
+	}
+	// The reader endpoint falls back to the writer when the reader is gone.
+	if err := killProcess(findPID(t, full, secondInstance)); err != nil {
+		t.Fatal(err)
+	}
+	// Connections made in the instant of the kill may fail, as they would on any server; wait
+	// until the supervisor has seen it.
+	for i := 0; sv.Status(ctx).Instances[1].State != api.StateFailed; i++ {
+		if i == 600 {
+			t.Fatal("reader death never noticed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	r2 := mustConnect(t, tw, cfg.ReaderPort())
 	if err := r2.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || inRecovery {
 		t.Errorf("reader endpoint without a live reader: in recovery %v, %v", inRecovery, err)
@@ -380,13 +411,13 @@ func TestProd(t *testing.T) {
 	assertNothingRuns(t, dir)
 }
 
-func findInstancePID(t *testing.T, tw *twin, name string) int {
-	for _, in := range tw.status.Instances {
+func findPID(t *testing.T, st api.Status, name string) int {
+	for _, in := range st.Instances {
 		if in.Name == name && in.PID > 0 {
 			return in.PID
 		}
 	}
-	t.Fatalf("no pid for %s in %+v", name, tw.status.Instances)
+	t.Fatalf("no pid for %s in %+v", name, st.Instances)
 	return 0
 }
 
