@@ -12,7 +12,9 @@ import (
 
 type backend struct{ shutdowns int }
 
-func (b *backend) Status(context.Context) api.Status { return api.Status{Name: "db", Phase: api.PhaseReady} }
+func (b *backend) Status(context.Context) api.Status {
+	return api.Status{Name: "db", Phase: api.PhaseReady}
+}
 func (b *backend) Events(context.Context) ([]api.Event, error) {
 	return []api.Event{{Category: "notification", Message: "hello"}}, nil
 }
