@@ -839,3 +839,60 @@ func TestDatabasePolicies(t *testing.T) {
 		t.Errorf("the policy check found %d of 4 planted problems: %v", got, policyProblems(bad))
 	}
 }
+
+// TestDatabaseImportsExist: every value the database stack imports is exported by the network
+// or bastion stack of the same configuration.
+func TestDatabaseImportsExist(t *testing.T) {
+	cfg := dbCase{"prod", "prod", true, false}.config(t)
+	exports := map[string]bool{}
+	for _, kind := range []string{Network, Bastion} {
+		e, err := Explain(buildStack(t, cfg, kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range e.Outputs {
+			if o.Export != nil {
+				exports[str(o.Export)] = true
+			}
+		}
+	}
+	e := explainDB(t, dbCase{"prod", "prod", true, false})
+	imports := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		if name, arg, ok := cft.Intrinsic(v); ok && name == "Fn::ImportValue" {
+			imports[str(arg)] = true
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			for _, val := range x {
+				walk(val)
+			}
+		case []any:
+			for _, val := range x {
+				walk(val)
+			}
+		}
+	}
+	for _, r := range e.Resources {
+		walk(r.Properties)
+	}
+	if len(imports) != 4 {
+		t.Errorf("imports %v", imports)
+	}
+	for name := range imports {
+		if !exports[name] {
+			t.Errorf("the database stack imports %s, which neither the network nor the bastion stack exports", name)
+		}
+	}
+}
+
+func buildStack(t *testing.T, cfg apgstack.Config, kind string) *Stack {
+	t.Helper()
+	s, err := Build(cfg, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
