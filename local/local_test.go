@@ -98,6 +98,29 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Errorf("password files left behind: %v", left)
 	}
 
+	// No secret in any file of the state directory outside the secret store: supervisor log,
+	// events, state, server logs (log_statement=ddl and pgaudit see CREATE ROLE).
+	secrets := map[string]string{"master": password}
+	roleFiles, _ := filepath.Glob(filepath.Join(filepath.Dir(outputs.SecretFile), "apgstack-database", "*.json"))
+	for _, f := range roleFiles {
+		secrets[filepath.Base(f)] = secretPassword(t, f)
+	}
+	if len(roleFiles) != 3 {
+		t.Errorf("application role secrets: %v, want 3", roleFiles)
+	}
+	_ = filepath.WalkDir(stateDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(path, filepath.Join(stateDir, "secrets")) {
+			return nil
+		}
+		data, _ := os.ReadFile(path)
+		for name, pw := range secrets {
+			if bytes.Contains(data, []byte(pw)) {
+				t.Errorf("the %s password is in %s", name, path)
+			}
+		}
+		return nil
+	})
+
 	if _, errOut, err = run("up"); err != nil || !strings.Contains(errOut, "already running") {
 		t.Errorf("second up: %v\n%s", err, errOut)
 	}
