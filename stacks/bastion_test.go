@@ -38,6 +38,10 @@ func TestBastionGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Assert(t, "bastion.golden.yaml", y)
+	// CreateStack takes a TemplateBody of 51,200 bytes at most; above that it needs S3.
+	if len(y) > 51200 {
+		t.Errorf("the template is %d bytes, over CloudFormation's 51,200-byte TemplateBody", len(y))
+	}
 	again, _ := buildBastionFor(t, nil)
 	y2, _ := again.Template.YAML()
 	if string(y) != string(y2) {
