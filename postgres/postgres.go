@@ -107,6 +107,9 @@ type Server struct {
 	KeyFile   string
 	// Primary is set on a reader: where it streams from.
 	Primary *Primary
+	// Extra settings of other features (WAL archiving for backups, ...), rendered after the
+	// best-practice entries.
+	Extra []GUC
 }
 
 // Primary is a reader's upstream: the writer's unix socket and port, and the reader's slot.
@@ -164,6 +167,15 @@ func Conf(plan Plan, s Server) string {
 			fmt.Fprintf(&b, "# %s\n", g.Why)
 		}
 		set(g.Name, g.Value)
+	}
+	if len(s.Extra) > 0 {
+		section("Other features")
+		for _, g := range s.Extra {
+			if g.Why != "" {
+				fmt.Fprintf(&b, "# %s\n", g.Why)
+			}
+			set(g.Name, g.Value)
+		}
 	}
 	if len(plan.MissingLibraries) > 0 {
 		fmt.Fprintf(&b, "# not installed on this machine, left out of shared_preload_libraries: %s\n",

@@ -115,6 +115,8 @@ func TestGolden(t *testing.T) {
 		CertFile: "/state/instances/reader1/server.crt", KeyFile: "/state/instances/reader1/server.key",
 		Primary: &Primary{SocketDir: "/state/instances/writer", Port: 40001, Slot: "reader1"}}))
 	golden(t, "pg_hba.conf", HBA(true))
+	golden(t, "extra.conf", Conf(p, Server{Name: "writer", Port: 40001, SocketDir: "/s", CertFile: "c", KeyFile: "k",
+		Extra: []GUC{{Name: "archive_mode", Value: "on", Why: "WAL archiving for backups"}}}))
 	golden(t, "pg_ident.conf", Ident([]string{"root", "postgres", "postgres"}))
 }
 

@@ -53,6 +53,8 @@ type Options struct {
 	PollInterval time.Duration
 	// StartTimeout bounds each server's start. Default 2 min.
 	StartTimeout time.Duration
+	// ExtraSettings are postgresql.conf settings of other features (WAL archiving, ...).
+	ExtraSettings []postgres.GUC
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -401,7 +403,7 @@ func (s *Supervisor) writeConfig(i *instance.Instance, primary *postgres.Primary
 		return err
 	}
 	conf := postgres.Conf(s.plan, postgres.Server{Name: i.Name, Port: i.Port, SocketDir: i.SocketDir(),
-		CertFile: i.CertFile(), KeyFile: i.KeyFile(), Primary: primary})
+		CertFile: i.CertFile(), KeyFile: i.KeyFile(), Primary: primary, Extra: s.opts.ExtraSettings})
 	users := []string{s.acct.Name}
 	if cur := currentUser(); cur != "" {
 		users = append(users, cur)
