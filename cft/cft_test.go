@@ -196,3 +196,17 @@ func TestSubRefs(t *testing.T) {
 		t.Fatalf("SubRefs = %v, want %v", got, want)
 	}
 }
+
+func TestYAML11WordsAreQuoted(t *testing.T) {
+	tpl := New("q")
+	tpl.AddResource("R", "AWS::SNS::Topic", map[string]any{"A": "yes", "B": "Off", "C": "1:20", "D": "plain"})
+	out, err := tpl.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"A: 'yes'", "B: 'Off'", "C: '1:20'", "D: plain"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("want %q in\n%s", want, out)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -298,12 +299,25 @@ func strNode(s string) *yaml.Node {
 	switch {
 	case strings.Contains(s, "\n"):
 		n.Style = yaml.LiteralStyle
-	case s == "" || strings.Contains(s, "${"):
-		// Quoted as CloudFormation authors write them: '' and '${AWS::StackName}-VPC'.
+	case s == "" || strings.Contains(s, "${") || yaml11Special(s):
+		// Quoted as CloudFormation authors write them ('' and '${AWS::StackName}-VPC'), and
+		// words that CloudFormation's YAML 1.1 reader would take for booleans or numbers.
 		n.Style = yaml.SingleQuotedStyle
 	}
 	return n
 }
+
+// yaml11Special reports plain scalars that YAML 1.1 (CloudFormation's reader) resolves to
+// something other than a string, while YAML 1.2 (our encoder) would leave them unquoted.
+func yaml11Special(s string) bool {
+	switch strings.ToLower(s) {
+	case "y", "n", "yes", "no", "on", "off":
+		return true
+	}
+	return sexagesimal.MatchString(s)
+}
+
+var sexagesimal = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$`)
 
 func intNode(i int64) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(i, 10)}

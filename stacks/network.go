@@ -78,6 +78,8 @@ var publicACLRules = []aclRule{
 		Why: "return traffic: replies to the NAT gateways and to the bastion's own connections, and from the private tier"},
 	{Name: "PathMTU", Number: 140, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
+	{Name: "Ping", Number: 150, Protocol: protoICMP, ICMPType: 8, ICMPCode: -1, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
+		Why: "ping from the admins, as the bastion's security group allows"},
 
 	{Name: "HTTPS", Number: 100, Egress: true, Protocol: protoTCP, From: portHTTPS, To: portHTTPS, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "HTTPS to AWS APIs and the internet (the bastion's and, through the NAT gateways, the private tier's)"},
@@ -89,6 +91,8 @@ var publicACLRules = []aclRule{
 		Why: "replies of the bastion's SSH server to its clients"},
 	{Name: "PathMTU", Number: 140, Egress: true, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
+	{Name: "PingReplies", Number: 150, Egress: true, Protocol: protoICMP, ICMPType: 0, ICMPCode: -1, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
+		Why: "echo replies to the admins' pings"},
 }
 
 // privateACLRules: the private tier holds the database, the in-VPC Lambdas and the Secrets

@@ -498,10 +498,20 @@ func TestNetworkACLFlows(t *testing.T) {
 				if _, err := f.Send(netacl.Leg{Packet: fragNeeded, To: "SubnetAPublic"}); err != nil {
 					t.Error(err)
 				}
-				ping := fragNeeded
-				ping.ICMPType, ping.ICMPCode = 8, 0
-				if _, err := f.Send(netacl.Leg{Packet: ping, To: "SubnetAPublic"}); err == nil {
-					t.Error("ICMP echo from the internet passed, want refused")
+				// Ping is admitted from RemoteAccessCIDR only (the bastion's security group
+				// allows it from there), with its echo reply.
+				ping := netacl.Packet{Protocol: netacl.ICMP, Src: sshClient, Dst: f.addr(0, 10), ICMPType: 8}
+				if _, err := f.Send(netacl.Leg{Packet: ping, To: "SubnetAPublic"}); err != nil {
+					t.Errorf("ping from RemoteAccessCIDR: %v", err)
+				}
+				reply := netacl.Packet{Protocol: netacl.ICMP, Src: f.addr(0, 10), Dst: sshClient, ICMPType: 0}
+				if _, err := f.Send(netacl.Leg{Packet: reply, From: "SubnetAPublic"}); err != nil {
+					t.Errorf("echo reply to RemoteAccessCIDR: %v", err)
+				}
+				ping.Src = stranger
+				_, err := f.Send(netacl.Leg{Packet: ping, To: "SubnetAPublic"})
+				if remote != "0.0.0.0/0" && err == nil {
+					t.Error("ping from outside RemoteAccessCIDR passed, want refused")
 				}
 			})
 		}
