@@ -57,6 +57,8 @@ func TestValidateConstraints(t *testing.T) {
 		{"bastion.tenancy", "host", "one of dedicated, default"},
 		{"bastion.banner", "http://example.com/banner", "s3://"},
 		{"bastion.altInitScript", "ftp://x", "a URL beginning with http"},
+		{"bastion.altInitScript", "https://x/a b.sh", "no white space or quotes"},
+		{"bastion.banner", "s3://bucket/it's", "no white space or quotes"},
 		{"bastion.osImageOverride", "ubuntu", "an AMI id"},
 		{"database.bootstrapS3Key", "k.zip", "set together with database.bootstrapS3Bucket"},
 		{"database.engineLifecycleSupport", "yes", "one of open-source-rds-extended-support-disabled"},

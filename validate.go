@@ -53,6 +53,9 @@ var (
 	AWSRegionPattern      = regexp.MustCompile(`^$|^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
 	DBSnapshotNamePattern = regexp.MustCompile(`^$|^[a-zA-Z][a-zA-Z0-9\-:]*$`)
 	ImageIDPattern        = regexp.MustCompile(`^$|^ami-[0-9a-f]{8,17}$`)
+
+	bannerPattern         = regexp.MustCompile(`^default$|^s3://[^\s'"\\$` + "`" + `]+$`)
+	safeInitScriptPattern = regexp.MustCompile(`^$|^http[^\s'"\\$` + "`" + `]*$`)
 )
 
 // MaxSchemaLength keeps <schema>_owner within PostgreSQL's 63-byte identifiers.
@@ -88,10 +91,9 @@ func (c *Config) Validate() error {
 	v.oneOf("bastion.instanceType", b.InstanceType, BastionInstanceTypes)
 	v.intOneOf("bastion.logsRetentionInDays", b.LogsRetentionInDays, LogRetentionDays)
 	v.oneOf("bastion.tenancy", b.Tenancy, Tenancies)
-	if b.Banner != "default" && !strings.HasPrefix(b.Banner, "s3://") {
-		v.add("bastion.banner", b.Banner, `"default" or an S3 location beginning with s3://`)
-	}
-	v.pattern("bastion.altInitScript", b.AltInitScript, AltInitScriptPattern, "empty or a URL beginning with http")
+	// Both values end up in the bastion's user-data script: no white space or quotes.
+	v.pattern("bastion.banner", b.Banner, bannerPattern, `"default" or an S3 location beginning with s3:// (no white space or quotes)`)
+	v.pattern("bastion.altInitScript", b.AltInitScript, safeInitScriptPattern, "empty or a URL beginning with http (no white space or quotes)")
 	v.pattern("bastion.osImageOverride", b.OSImageOverride, ImageIDPattern, "empty or an AMI id (ami-0123456789abcdef0)")
 
 	d := c.Database
