@@ -52,8 +52,8 @@ func newDownCmd(a *App) *cobra.Command {
 				fmt.Fprintf(a.Stderr, "nothing runs for %s\n", dir)
 			}
 			if del {
-				if err := os.RemoveAll(dir); err != nil {
-					return fmt.Errorf("delete state directory: %w", err)
+				if err := local.RemoveStateDir(cfg, lf.stateDir, dir); err != nil {
+					return err
 				}
 				fmt.Fprintf(a.Stderr, "deleted %s\n", dir)
 			}

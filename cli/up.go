@@ -62,9 +62,12 @@ The stack's outputs are printed on stdout (--output json for JSON); progress goe
 			if err != nil {
 				return err
 			}
-			dir, err := local.StateDir(cfg, lf.stateDir)
+			dir, note, err := local.PlaceStateDir(cfg, lf.stateDir)
 			if err != nil {
-				return Exit(ExitUsage, err)
+				return err
+			}
+			if note != "" {
+				fmt.Fprintln(a.Stderr, "note:", note)
 			}
 			strict = strict || cfg.Target.Local.StrictVersion
 			opts := local.Options{Config: cfg, StateDir: dir, Strict: strict, Progress: a.Stderr, Log: a.Log, Verbose: a.Verbose}

@@ -7,6 +7,8 @@ package local
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,20 +32,89 @@ import (
 )
 
 // StateDir resolves the state directory: the flag when given, else target.local.stateDir,
-// relative paths taken from the working directory.
+// relative paths taken from the working directory, a symbolic link followed (see PlaceStateDir).
 func StateDir(cfg apgstack.Config, flag string) (string, error) {
+	link, err := configured(cfg, flag)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(link); err == nil {
+		return real, nil
+	}
+	return link, nil
+}
+
+func configured(cfg apgstack.Config, flag string) (string, error) {
 	dir := cfg.Target.Local.StateDir
 	if flag != "" {
 		dir = flag
 	}
 	if dir == "" {
-		dir = ".apgstack"
+		dir = apgstack.Default().Target.Local.StateDir
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("state directory %q: %w", dir, err)
 	}
 	return abs, nil
+}
+
+// FallbackRoot holds state directories placed away from an unreachable working directory.
+var FallbackRoot = "/var/lib/apgstack"
+
+// PlaceStateDir resolves the state directory for up. One case is helped instead of refused: the
+// default state directory (.apgstack, nothing configured) in a working directory the server
+// account cannot reach — typically a clone under /root, run as root. Then the state goes to
+// FallbackRoot/<dir>-<hash> and .apgstack becomes a symbolic link to it, so every command keeps
+// finding it from the working directory; note says so. A state directory given explicitly
+// (--state-dir, target.local.stateDir, APGSTACK_TARGET_LOCAL_STATEDIR) is used as given, and Check
+// refuses it with what to change when it is unreachable.
+func PlaceStateDir(cfg apgstack.Config, flag string) (dir, note string, err error) {
+	link, err := configured(cfg, flag)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := os.Lstat(link); err == nil {
+		real, err := filepath.EvalSymlinks(link)
+		if err != nil {
+			return "", "", fmt.Errorf("state directory %s: %w", link, err)
+		}
+		return real, "", nil
+	}
+	explicit := flag != "" || cfg.Target.Local.StateDir != apgstack.Default().Target.Local.StateDir
+	acct, err := runas.Resolve(cfg.Target.Local.OSUser)
+	if err != nil || explicit || !acct.Switches() || !errors.Is(reachable(acct, link), runas.ErrUnreachable) {
+		return link, "", nil
+	}
+	sum := sha256.Sum256([]byte(link))
+	target := filepath.Join(FallbackRoot, filepath.Base(filepath.Dir(link))+"-"+hex.EncodeToString(sum[:4]))
+	if err := reachable(acct, target); err != nil {
+		return link, "", nil // Check explains the original directory
+	}
+	if err := mkdirReachable(target); err != nil {
+		return "", "", err
+	}
+	if err := os.Symlink(target, link); err != nil {
+		return "", "", fmt.Errorf("link %s to the state directory %s: %w", link, target, err)
+	}
+	note = fmt.Sprintf("%s cannot be reached by the %s account that runs PostgreSQL, so the state lives in %s, linked from %s "+
+		"(choose the place yourself with --state-dir)", filepath.Dir(link), acct.Name, target, link)
+	return target, note, nil
+}
+
+// RemoveStateDir deletes the state directory and, when the configured path is a link to it, the link.
+func RemoveStateDir(cfg apgstack.Config, flag, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete state directory: %w", err)
+	}
+	if link, err := configured(cfg, flag); err == nil && link != dir {
+		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			if err := os.Remove(link); err != nil {
+				return fmt.Errorf("delete the link %s: %w", link, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Options for Up.
@@ -75,20 +146,10 @@ func Check(ctx context.Context, cfg apgstack.Config, stateDir string, strict boo
 	if err != nil {
 		return "", err
 	}
-	// Check from the deepest folder that exists: what is missing will be created reachable.
-	probe := filepath.Join(stateDir, "instances")
-	for p := stateDir; p != filepath.Dir(p); p = filepath.Dir(p) {
-		if _, err := os.Stat(filepath.Dir(p)); err == nil {
-			if _, err := os.Stat(p); err != nil {
-				probe = p
-			}
-			break
-		}
-	}
-	if err := acct.CheckReachable(probe); err != nil {
+	if err := reachable(acct, stateDir); err != nil {
 		if errors.Is(err, runas.ErrUnreachable) {
 			return "", fmt.Errorf("state directory %s: PostgreSQL runs as %s, which must reach it: %w\n"+
-				"for example: apgstack up --state-dir /var/lib/apgstack/%s", stateDir, acct.Name, err, cfg.Database.StackName)
+				"for example: apgstack up --state-dir %s/%s", stateDir, acct.Name, err, FallbackRoot, cfg.Database.StackName)
 		}
 		return "", err
 	}
@@ -358,4 +419,19 @@ func mkdirReachable(dir string) error {
 		}
 	}
 	return nil
+}
+
+// reachable checks that the account can reach stateDir, checking from the deepest folder that
+// exists (what is missing will be created reachable).
+func reachable(acct *runas.Account, stateDir string) error {
+	probe := filepath.Join(stateDir, "instances")
+	for p := stateDir; p != filepath.Dir(p); p = filepath.Dir(p) {
+		if _, err := os.Stat(filepath.Dir(p)); err == nil {
+			if _, err := os.Stat(p); err != nil {
+				probe = p
+			}
+			break
+		}
+	}
+	return acct.CheckReachable(probe)
 }

@@ -212,3 +212,58 @@ func TestStateDir(t *testing.T) {
 		}
 	}
 }
+
+// The default state directory in a working directory the server account cannot reach (a clone
+// under /root) is placed under FallbackRoot and linked; an explicit one is refused instead.
+func TestPlaceStateDirFallback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root switches to the postgres account")
+	}
+	root, err := os.MkdirTemp("", "apgstack-fallback-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o755)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	old := FallbackRoot
+	FallbackRoot = root
+	t.Cleanup(func() { FallbackRoot = old })
+	work := t.TempDir() // under a 0700 folder of root
+	t.Chdir(work)
+
+	cfg := apgstack.Default()
+	explicit := cfg
+	explicit.Target.Local.StateDir = filepath.Join(work, "state")
+	if dir, note, err := PlaceStateDir(explicit, ""); err != nil || note != "" || dir != explicit.Target.Local.StateDir {
+		t.Fatalf("explicit: %q %q %v", dir, note, err)
+	}
+	if _, err := Check(context.Background(), explicit, explicit.Target.Local.StateDir, false); err == nil {
+		t.Fatal("explicit unreachable state directory accepted")
+	}
+
+	dir, note, err := PlaceStateDir(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dir, root+"/") || !strings.Contains(note, "linked from "+filepath.Join(work, ".apgstack")) {
+		t.Fatalf("placed at %q, note %q", dir, note)
+	}
+	if _, err := Check(context.Background(), cfg, dir, false); err != nil {
+		t.Fatalf("placed state directory not reachable: %v", err)
+	}
+	// Every command finds it through the link; up again does not move it.
+	if got, _ := StateDir(cfg, ""); got != dir {
+		t.Errorf("StateDir = %q, want %q", got, dir)
+	}
+	if again, note2, _ := PlaceStateDir(cfg, ""); again != dir || note2 != "" {
+		t.Errorf("second placement: %q %q", again, note2)
+	}
+	if err := RemoveStateDir(cfg, "", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(work, ".apgstack")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after RemoveStateDir", p)
+		}
+	}
+}
