@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,10 +41,18 @@ func PortOwner(port int) string {
 		comm, _ := os.ReadFile(filepath.Join(pidDir, "comm"))
 		cmdline, _ := os.ReadFile(filepath.Join(pidDir, "cmdline"))
 		cl := strings.Join(strings.Fields(strings.ReplaceAll(string(cmdline), "\x00", " ")), " ")
-		if len(cl) > 120 {
-			cl = cl[:120] + "..."
+		short := cl
+		if len(short) > 120 {
+			short = short[:120] + "..."
 		}
-		return fmt.Sprintf("%s (pid %s): %s", strings.TrimSpace(string(comm)), pid, cl)
+		desc := fmt.Sprintf("%s (pid %s): %s", strings.TrimSpace(string(comm)), pid, short)
+		if m := debianCluster.FindStringSubmatch(cl); m != nil {
+			desc += fmt.Sprintf(" (Debian's own PostgreSQL cluster %s/%s: stop it with `pg_ctlcluster %s %s stop`, keep it stopped with `systemctl disable postgresql@%s-%s`, or choose another database.port, e.g. --set database.port=5442)",
+				m[1], m[2], m[1], m[2], m[1], m[2])
+		} else if strings.Contains(cl, "postgres") {
+			desc += " (another PostgreSQL server: stop it or choose another database.port, e.g. --set database.port=5442)"
+		}
+		return desc
 	}
 	return ""
 }
@@ -70,17 +79,16 @@ func listeningInodes(file string, port int) []string {
 	return out
 }
 
+// debianCluster finds Debian's cluster in a postmaster's command line (-c config_file=/etc/postgresql/15/main/postgresql.conf).
+var debianCluster = regexp.MustCompile(`/etc/postgresql/(\d+)/([^/\s]+)/`)
+
 func describeOwner(port string) string {
 	n, err := strconv.Atoi(port)
 	if err != nil {
 		return ""
 	}
 	if owner := PortOwner(n); owner != "" {
-		hint := ""
-		if strings.Contains(owner, "postgres") {
-			hint = " (Debian's postgresql package runs its own cluster on 5432: stop it with `pg_ctlcluster 15 main stop` or choose another database.port)"
-		}
-		return " by " + owner + hint
+		return " by " + owner
 	}
 	return fmt.Sprintf(" (see `ss -ltnp 'sport = :%s'`; choose another database.port or target.local.readerPort)", port)
 }
