@@ -265,7 +265,7 @@ func TreeTicks(pid int) (uint64, error) {
 }
 
 type procStat struct {
-	ppid                          int
+	ppid                         int
 	utime, stime, cutime, cstime uint64
 }
 
