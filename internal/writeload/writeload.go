@@ -75,10 +75,12 @@ type Load struct {
 	stats   Stats
 }
 
-// Setup creates the load's table if it does not exist.
+// Setup creates the load's table if it does not exist. Each row records when and on which server
+// (its internal port) it was written, so that tests can check that two servers never took writes
+// at the same time.
 func Setup(ctx context.Context, conn *pgx.Conn, table string) error {
 	_, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pgx.Identifier{table}.Sanitize()+
-		" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+		" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), server_port int DEFAULT inet_server_port())")
 	if err != nil {
 		return fmt.Errorf("writeload: create table %s: %w", table, err)
 	}
