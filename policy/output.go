@@ -123,7 +123,7 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 			level = "warning"
 		}
 		driver.Rules = append(driver.Rules, sarifRule{
-			ID: rule.ID, Name: rule.Title,
+			ID: rule.ID, Name: identifier(rule.Title),
 			ShortDescription:     sarifText{rule.Title},
 			FullDescription:      sarifText{rule.Rationale},
 			Help:                 sarifText{"Fix: " + rule.Fix + ". Source: " + rule.Source + "."},
@@ -173,4 +173,15 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Version: "2.1.0", Schema: SARIFSchema, Runs: []sarifRun{run}})
+}
+
+// identifier turns a title into the PascalCase name SARIF viewers show next to the id.
+func identifier(title string) string {
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(title, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+	}
+	return b.String()
 }

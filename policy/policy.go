@@ -213,16 +213,30 @@ func Run(files map[string]*cft.Template, opts Options) (*Report, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	r := &Report{Files: names, Findings: []Finding{}, Suppressed: []Finding{}}
+	r := NewReport()
 	for _, n := range names {
-		fs, sup, err := Check(n, files[n], opts)
-		if err != nil {
+		if err := r.Check(n, files[n], opts); err != nil {
 			return nil, err
 		}
-		r.Findings = append(r.Findings, fs...)
-		r.Suppressed = append(r.Suppressed, sup...)
 	}
 	return r, nil
+}
+
+// NewReport returns an empty report, to Check files into one by one.
+func NewReport() *Report {
+	return &Report{Files: []string{}, Findings: []Finding{}, Suppressed: []Finding{}}
+}
+
+// Check checks one more template into the report.
+func (r *Report) Check(file string, t *cft.Template, opts Options) error {
+	fs, sup, err := Check(file, t, opts)
+	if err != nil {
+		return err
+	}
+	r.Files = append(r.Files, file)
+	r.Findings = append(r.Findings, fs...)
+	r.Suppressed = append(r.Suppressed, sup...)
+	return nil
 }
 
 func sortFindings(fs []Finding) {

@@ -346,3 +346,13 @@ func TestStagesAreTheBestPracticeStages(t *testing.T) {
 		t.Errorf("stages changed: %v; review the stage-dependent rules", bestpractice.StageNames)
 	}
 }
+
+// The reference template passes every rule, errors and warnings, at every stage.
+func TestCompliantTemplate(t *testing.T) {
+	fs, sup := check(t, "testdata/compliant.yaml")
+	if len(fs) != 0 || len(sup) != 0 {
+		for _, f := range append(fs, sup...) {
+			t.Errorf("%s", f)
+		}
+	}
+}

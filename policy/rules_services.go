@@ -637,13 +637,27 @@ var logsRules = []*Rule{
 	},
 }
 
+// declaresTagParameters reports whether a template takes any of the mandatory tag parameters.
+func declaresTagParameters(t *cft.Template) bool {
+	for _, k := range bestpractice.MandatoryTags {
+		if t.Parameter(k) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 var tagRules = []*Rule{{
 	ID: "TAG-001", Severity: Error, Title: "Taggable resources carry the mandatory tags",
 	Rationale: "owner, cost centre, stage, confidentiality and compliance tags are how costs are charged, owners reached and data governed",
 	Fix:       "add " + strings.Join(bestpractice.MandatoryTags, ", ") + " to Tags (from the stack parameters of the same names)",
-	Source:    "AWS Tagging Best Practices; Security Hub RDS.28 and the *.tagged controls",
+	Source:    "AWS Tagging Best Practices; Security Hub RDS.28 and the other *.tagged controls",
 	Types:     []string{"every type whose schema has Tags"},
+	Stages:    "",
 	check: func(c *Context) []Violation {
+		if !declaresTagParameters(c.Template) {
+			return nil // TAG-002
+		}
 		var out []Violation
 		for _, r := range c.Resources {
 			s, err := schema.Lookup(r.Type)
@@ -667,6 +681,42 @@ var tagRules = []*Rule{{
 			}
 		}
 		return out
+	},
+}, {
+	ID: "TAG-002", Severity: Warning, Title: "Templates without tag parameters are deployed with stack tags",
+	Rationale: "a template that takes none of the mandatory tag parameters leaves its resources untagged unless the stack itself is tagged, which CloudFormation then propagates",
+	Fix:       "create the stack with --tags for " + strings.Join(bestpractice.MandatoryTags, ", ") + " (apgstack up does), or add the tag parameters and tag each resource",
+	Source:    "CloudFormation User Guide: Resource tags (stack-level tags propagate); AWS Tagging Best Practices",
+	Types:     []string{"every type whose schema has Tags"},
+	check: func(c *Context) []Violation {
+		if declaresTagParameters(c.Template) {
+			return nil
+		}
+		var untagged []string
+		var first *cft.Resource
+		for _, r := range c.Resources {
+			s, err := schema.Lookup(r.Type)
+			if err != nil {
+				continue
+			}
+			if taggable, prop := s.Taggable(); taggable {
+				v, _ := Prop(r, prop)
+				have := tagKeys(v)
+				for _, k := range bestpractice.MandatoryTags {
+					if !have[k] {
+						untagged = append(untagged, r.Name)
+						if first == nil {
+							first = r
+						}
+						break
+					}
+				}
+			}
+		}
+		if first == nil {
+			return nil
+		}
+		return one(first, "", "the template takes no mandatory tag parameters; %d taggable resource(s) rely on stack-level tags", len(untagged))
 	},
 }}
 
