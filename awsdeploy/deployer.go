@@ -232,9 +232,21 @@ func Summarize(stacks []StackStatus, region string) Summary {
 			}
 		}
 	}
+	// The master secret: SecretArn in our database stack; else one that says master; else the
+	// first.
+	rank := func(o Output) int {
+		switch {
+		case o.Key == "SecretArn":
+			return 0
+		case strings.Contains(strings.ToLower(o.Key), "master"):
+			return 1
+		}
+		return 2
+	}
+	best := 3
 	for _, o := range secrets {
-		if s.SecretArn == "" || strings.Contains(strings.ToLower(o.Key), "master") {
-			s.SecretArn = o.Value
+		if r := rank(o); r < best {
+			best, s.SecretArn = r, o.Value
 		}
 	}
 	if s.SecretArn != "" {

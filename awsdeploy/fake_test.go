@@ -608,6 +608,27 @@ func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {
 	if err != nil || len(h.f.CallsOf("PutObject")) != 1 || param(st, ParamBootstrapKey) != zipKey {
 		t.Errorf("second: err %v, puts %d, key %q", err, len(h.f.CallsOf("PutObject")), param(st, ParamBootstrapKey))
 	}
+	// A key set in the configuration: looked for first; built and uploaded when missing and it
+	// is this checkout's; refused when it names another build.
+	h.f.AddBucket("b2")
+	keyed := withParam(withParam(list[2], ParamBootstrapBucket, "b2"), ParamBootstrapKey, zipKey)
+	if _, err := h.d.bootstrapZip(context.Background(), keyed, UpOptions{Bootstrap: packager}); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := h.f.Object("b2", zipKey); !ok || !bytes.Equal(b, zipBytes) {
+		t.Error("the configured key was not uploaded")
+	}
+	other := withParam(keyed, ParamBootstrapKey, "bootstrap/other.zip")
+	if _, err := h.d.bootstrapZip(context.Background(), other, UpOptions{Bootstrap: packager}); err == nil || !strings.Contains(err.Error(), "this checkout builds "+zipKey) {
+		t.Errorf("err = %v", err)
+	}
+	puts := len(h.f.CallsOf("PutObject"))
+	if _, err := h.d.bootstrapZip(context.Background(), keyed, UpOptions{Bootstrap: PackagerFunc(func(context.Context) ([]byte, string, error) {
+		t.Error("built although the zip is there")
+		return nil, "", nil
+	})}); err != nil || len(h.f.CallsOf("PutObject")) != puts {
+		t.Errorf("err %v, uploaded again", err)
+	}
 	// Restoring from a snapshot: no bootstrap, nothing uploaded.
 	snap := withParam(list[2], ParamSnapshot, "snap-1")
 	snap = withParam(snap, ParamBootstrapBucket, "other-bucket")

@@ -141,58 +141,59 @@ func withParam(st *stacks.Stack, key, value string) *stacks.Stack {
 	return &c
 }
 
-// bootstrapZip uploads the bootstrap Lambda's zip when the database stack bootstraps (a bucket
-// is set and no snapshot is restored), unless the same key is already there.
+// bootstrapZip makes sure the bootstrap Lambda's zip is where the database stack's parameters say,
+// when the stack bootstraps (a bucket is set and no snapshot is restored). The zip is built and
+// uploaded only when HeadObject does not find the key; a key of the package's own naming is
+// filled in when the configuration leaves it empty.
 func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptions) (*stacks.Stack, error) {
 	bucket := param(st, ParamBootstrapBucket)
 	if bucket == "" || param(st, ParamSnapshot) != "" {
 		return st, nil
 	}
 	key := param(st, ParamBootstrapKey)
+	if key != "" {
+		exists, err := d.objectExists(ctx, bucket, key)
+		if err != nil {
+			return st, err
+		}
+		if exists {
+			d.msg("bootstrap Lambda: s3://%s/%s is already there", bucket, key)
+			return st, nil
+		}
+	}
 	if o.Bootstrap == nil {
 		if key == "" {
-			return st, fmt.Errorf("database stack: %s is %q but %s is empty and there is no bootstrap package to upload", ParamBootstrapBucket, bucket, ParamBootstrapKey)
+			return st, fmt.Errorf("database stack: %s is %q but %s is empty: run `apgstack package` and set database.bootstrapS3Key to the key it prints", ParamBootstrapBucket, bucket, ParamBootstrapKey)
 		}
-		return st, d.requireObject(ctx, bucket, key)
+		return st, fmt.Errorf("bootstrap Lambda zip s3://%s/%s does not exist: upload it, or run apgstack up from a checkout of apgstack so that it builds and uploads it", bucket, key)
 	}
 	zip, pkgKey, err := o.Bootstrap.Package(ctx)
 	if err != nil {
-		return st, fmt.Errorf("package the bootstrap Lambda: %w", err)
-	}
-	if key != "" && key != pkgKey {
-		// The configuration names a zip of its own: use it as it is.
-		return st, d.requireObject(ctx, bucket, key)
-	}
-	if key == "" {
-		st = withParam(st, ParamBootstrapKey, pkgKey)
-	}
-	exists, err := d.objectExists(ctx, bucket, pkgKey)
-	if err != nil {
-		return st, err
+		return st, fmt.Errorf("bootstrap Lambda zip s3://%s/%s is not there and could not be built: %w", bucket, key, err)
 	}
 	switch {
-	case exists:
-		d.msg("bootstrap Lambda: s3://%s/%s is already there", bucket, pkgKey)
-	case o.DryRun:
-		d.msg("bootstrap Lambda: would upload s3://%s/%s (%d bytes)", bucket, pkgKey, len(zip))
-	default:
-		if err := d.put(ctx, bucket, pkgKey, "application/zip", zip); err != nil {
-			return st, fmt.Errorf("bootstrap Lambda: %w", err)
+	case key == "":
+		st = withParam(st, ParamBootstrapKey, pkgKey)
+		exists, err := d.objectExists(ctx, bucket, pkgKey)
+		if err != nil {
+			return st, err
 		}
-		d.msg("bootstrap Lambda: uploaded s3://%s/%s (%d bytes)", bucket, pkgKey, len(zip))
+		if exists {
+			d.msg("bootstrap Lambda: s3://%s/%s is already there", bucket, pkgKey)
+			return st, nil
+		}
+	case key != pkgKey:
+		return st, fmt.Errorf("bootstrap Lambda zip s3://%s/%s does not exist, and this checkout builds %s: set database.bootstrapS3Key to %s (what `apgstack package` prints), or upload %s yourself", bucket, key, pkgKey, pkgKey, key)
 	}
+	if o.DryRun {
+		d.msg("bootstrap Lambda: would upload s3://%s/%s (%d bytes)", bucket, pkgKey, len(zip))
+		return st, nil
+	}
+	if err := d.put(ctx, bucket, pkgKey, "application/zip", zip); err != nil {
+		return st, fmt.Errorf("bootstrap Lambda: %w", err)
+	}
+	d.msg("bootstrap Lambda: uploaded s3://%s/%s (%d bytes)", bucket, pkgKey, len(zip))
 	return st, nil
-}
-
-func (d *Deployer) requireObject(ctx context.Context, bucket, key string) error {
-	ok, err := d.objectExists(ctx, bucket, key)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("bootstrap Lambda zip s3://%s/%s does not exist: upload it, or leave database.bootstrapS3Key empty so that apgstack packages and uploads it", bucket, key)
-	}
-	return nil
 }
 
 func (d *Deployer) objectExists(ctx context.Context, bucket, key string) (bool, error) {
@@ -406,7 +407,7 @@ func (d *Deployer) deleteAndWait(ctx context.Context, name, id, resume string) e
 // allEvents reads a stack's events, oldest first (for the cause of an earlier failure).
 func (d *Deployer) allEvents(ctx context.Context, id string) ([]progress.Event, error) {
 	w := &watcher{d: d, view: progress.New(io.Discard, progress.Options{}), rootID: id, seen: map[string]bool{}, isNest: map[string]bool{}}
-	if err := w.poll(ctx, id, false); err != nil {
+	if err := w.pollAll(ctx); err != nil {
 		return nil, err
 	}
 	return w.events, nil

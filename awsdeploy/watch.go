@@ -109,24 +109,23 @@ func (d *Deployer) newWatcher(ctx context.Context, stackID, name string) (*watch
 	return w, nil
 }
 
-// poll reads the new events of one stack, oldest first.
-func (w *watcher) poll(ctx context.Context, stackID string, nested bool) error {
+// poll reads the new events of one stack, newest first as CloudFormation lists them.
+func (w *watcher) poll(ctx context.Context, stackID string, nested bool) ([]progress.Event, error) {
 	var fresh []progress.Event
 	var token *string
-pages:
 	for {
 		out, err := w.d.CFN.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: aws.String(stackID), NextToken: token})
 		if err != nil {
 			if notExist(err) {
-				return nil
+				return fresh, nil
 			}
-			return fmt.Errorf("read events of %s: %w", stackID, err)
+			return fresh, fmt.Errorf("read events of %s: %w", stackID, err)
 		}
 		for _, e := range out.StackEvents {
 			id := aws.ToString(e.EventId)
 			at := aws.ToTime(e.Timestamp)
 			if w.seen[id] || (nested && at.Before(w.since)) {
-				break pages
+				return fresh, nil
 			}
 			w.seen[id] = true
 			fresh = append(fresh, progress.Event{Stack: aws.ToString(e.StackName), LogicalID: aws.ToString(e.LogicalResourceId),
@@ -134,34 +133,38 @@ pages:
 				PhysicalID: aws.ToString(e.PhysicalResourceId), Time: at})
 		}
 		if out.NextToken == nil {
-			break
+			return fresh, nil
 		}
 		token = out.NextToken
 	}
-	for i := len(fresh) - 1; i >= 0; i-- {
-		e := fresh[i]
-		if w.since.IsZero() && !nested {
-			w.since = e.Time
+}
+
+// pollAll reads the new events of the stack and of the nested stacks seen so far, and shows
+// them oldest first.
+func (w *watcher) pollAll(ctx context.Context) error {
+	fresh, err := w.poll(ctx, w.rootID, false)
+	if err != nil {
+		return err
+	}
+	if w.since.IsZero() && len(fresh) > 0 {
+		w.since = fresh[len(fresh)-1].Time
+	}
+	for _, id := range w.nested {
+		more, err := w.poll(ctx, id, true)
+		if err != nil {
+			return err
 		}
+		fresh = append(fresh, more...)
+	}
+	sort.SliceStable(fresh, func(i, j int) bool { return fresh[i].Time.Before(fresh[j].Time) })
+	for _, e := range fresh {
 		w.events = append(w.events, e)
 		w.view.Event(e)
 		// The rotation transform's hosted function lives in a nested stack: follow it too.
-		if e.Type == "AWS::CloudFormation::Stack" && e.LogicalID != e.Stack && e.PhysicalID != "" &&
-			e.PhysicalID != stackID && strings.HasPrefix(e.PhysicalID, "arn:") && !w.isNest[e.PhysicalID] {
+		if e.Type == "AWS::CloudFormation::Stack" && e.LogicalID != e.Stack && strings.HasPrefix(e.PhysicalID, "arn:") &&
+			e.PhysicalID != w.rootID && !w.isNest[e.PhysicalID] {
 			w.isNest[e.PhysicalID] = true
 			w.nested = append(w.nested, e.PhysicalID)
-		}
-	}
-	return nil
-}
-
-func (w *watcher) pollAll(ctx context.Context) error {
-	if err := w.poll(ctx, w.rootID, false); err != nil {
-		return err
-	}
-	for i := 0; i < len(w.nested); i++ { // nested stacks may add more nested stacks
-		if err := w.poll(ctx, w.nested[i], true); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -80,7 +80,7 @@ var subVarRE = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
 
 // expand lists a template's resources; the Secrets Manager transform's hosted rotation becomes
 // the nested stack that CloudFormation creates for it.
-func expand(t *cft.Template) []resDef {
+func expand(t *cft.Template, params map[string]string) []resDef {
 	var out []resDef
 	transform := false
 	for _, tr := range t.Transform {
@@ -92,7 +92,12 @@ func expand(t *cft.Template) []resDef {
 	for _, p := range t.Parameters {
 		paramNames[p.Name] = true
 	}
-	for _, r := range t.Resources {
+	// Conditions decide which resources exist, as CloudFormation decides them.
+	resources := t.Resources
+	if ev, err := t.Evaluate(params); err == nil {
+		resources = ev.Active()
+	}
+	for _, r := range resources {
 		b, _ := json.Marshal(r.Properties)
 		d := resDef{logical: r.Name, typ: r.Type, props: string(b), deletionPolicy: r.DeletionPolicy, raw: r.Properties}
 		for name := range paramNames {
@@ -104,6 +109,15 @@ func expand(t *cft.Template) []resDef {
 		if transform && r.Type == "AWS::SecretsManager::RotationSchedule" && r.Properties["HostedRotationLambda"] != nil {
 			out = append(out, resDef{logical: r.Name + "RotationApplication", typ: "AWS::CloudFormation::Stack", props: "{}"})
 		}
+	}
+	return out
+}
+
+// pseudo adds the pseudo parameters of a stack to its parameter values.
+func (f *Fake) pseudo(s *stack, params map[string]string) map[string]string {
+	out := map[string]string{"AWS::StackName": s.name, "AWS::StackId": s.id, "AWS::Region": f.Region, "AWS::AccountId": f.Account}
+	for k, v := range params {
+		out[k] = v
 	}
 	return out
 }
@@ -365,7 +379,11 @@ func (f *Fake) getAtt(s *stack, res, attr string) string {
 
 func (f *Fake) setOutputs(s *stack) {
 	s.outputs = nil
-	for _, o := range s.tpl.Outputs {
+	outputs := s.tpl.Outputs
+	if ev, err := s.tpl.Evaluate(f.pseudo(s, s.params)); err == nil {
+		outputs = ev.ActiveOutputs()
+	}
+	for _, o := range outputs {
 		out := output{key: o.Name, description: o.Description, value: f.resolve(s, s.params, o.Value)}
 		if o.Export != nil {
 			if m, ok := o.Export.(map[string]any); ok && m["Name"] != nil {
@@ -905,7 +923,7 @@ func (f *Fake) computeChanges(cs *changeSet) {
 			return
 		}
 	}
-	newDefs := expand(cs.tpl)
+	newDefs := expand(cs.tpl, f.pseudo(s, cs.params))
 	if cs.typ == "CREATE" {
 		for _, d := range newDefs {
 			cs.changes = append(cs.changes, change{action: "Add", logical: d.logical, typ: d.typ})
@@ -1004,9 +1022,10 @@ func (f *Fake) executeChangeSet(form url.Values) ([]x, *apiError) {
 	}
 	op := &operation{kind: cs.typ, phase: "run", prevBody: s.body, prevTpl: s.tpl, prevParam: s.params}
 	op.prevRes = append(op.prevRes, s.resources...)
+	defs := expand(cs.tpl, f.pseudo(s, cs.params))
 	for _, c := range cs.changes {
 		var d resDef
-		for _, nd := range expand(cs.tpl) {
+		for _, nd := range defs {
 			if nd.logical == c.logical {
 				d = nd
 			}

@@ -195,7 +195,7 @@ func (f *Fake) PutStack(name, status, templateBody string, params map[string]str
 	case "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED":
 		f.event(s, s.name, "AWS::CloudFormation::Stack", s.id, status, "put by test")
 	default:
-		for _, r := range expand(tpl) {
+		for _, r := range expand(tpl, f.pseudo(s, s.params)) {
 			f.createResource(s, r)
 			f.event(s, r.logical, r.typ, s.physical(r), "CREATE_COMPLETE", "")
 		}
