@@ -356,3 +356,19 @@ func TestCompliantTemplate(t *testing.T) {
 		}
 	}
 }
+
+func TestShellLogGroupFoundByName(t *testing.T) {
+	fs, _ := check(t, "testdata/stage/shell-logs.yaml")
+	got := ofRule(fs, "LOGS-002")
+	if len(got) != 1 || got[0].Resource != "ShellLogs" || !strings.Contains(got[0].Message, "shell and SSH logs from LaunchTemplate") {
+		t.Errorf("want LOGS-002 on ShellLogs only, got %v", got)
+	}
+}
+
+func TestAutoScalingPublisherNeedsTheServiceLinkedRole(t *testing.T) {
+	fs, _ := check(t, "testdata/stage/asg-topic.yaml")
+	got := ofRule(fs, "SNS-002")
+	if len(got) != 1 || !strings.Contains(got[0].Message, "Auto Scaling service-linked role publishes to Topic (through Group)") {
+		t.Errorf("want SNS-002 for the Auto Scaling role, got %v", got)
+	}
+}

@@ -101,23 +101,68 @@ var kmsRules = []*Rule{
 	},
 }
 
-// publishers returns, for a topic, the service principals that publish to it and through which
-// resource.
-func (c *Context) publishers(topic string) map[string]string {
-	out := map[string]string{}
+// publisher is a service that publishes to a topic, through which resource, and how a key
+// policy statement names it.
+type publisher struct {
+	name, via string
+	admits    func(principal any) bool
+}
+
+func servicePrincipal(svc string) func(any) bool {
+	return func(p any) bool {
+		for _, s := range servicePrincipals(p) {
+			if s == svc {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// autoScalingRole matches the Auto Scaling service-linked role, which publishes group
+// notifications (a service principal cannot stand in for it).
+func autoScalingRole(p any) bool {
+	m, ok := p.(map[string]any)
+	return ok && containsString(m["AWS"], "aws-service-role/autoscaling.amazonaws.com/")
+}
+
+// publishers returns the AWS services that publish to a topic, in a stable order.
+func (c *Context) publishers(topic string) []publisher {
+	var out []publisher
+	seen := map[string]bool{}
+	add := func(name, via string, admits func(any) bool) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, publisher{name, via, admits})
+		}
+	}
 	for _, a := range c.OfType(alarm) {
 		for _, p := range []string{"AlarmActions", "OKActions", "InsufficientDataActions"} {
 			if v, ok := Prop(a, p); ok && Mentions(v, topic) {
-				out["cloudwatch.amazonaws.com"] = a.Name
+				add("cloudwatch.amazonaws.com", a.Name, servicePrincipal("cloudwatch.amazonaws.com"))
 			}
 		}
 	}
 	for _, e := range c.OfType(eventSub) {
 		if v, ok := Prop(e, "SnsTopicArn"); ok && Mentions(v, topic) {
-			out["events.rds.amazonaws.com"] = e.Name
+			add("events.rds.amazonaws.com", e.Name, servicePrincipal("events.rds.amazonaws.com"))
 		}
 	}
+	for _, g := range c.OfType(autoScalingGroup) {
+		if v, ok := Prop(g, "NotificationConfigurations"); ok && Mentions(v, topic) {
+			add("the Auto Scaling service-linked role", g.Name, autoScalingRole)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+func publisherNames(ps []publisher) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.name
+	}
+	return strings.Join(names, " and ")
 }
 
 var snsRules = []*Rule{
@@ -137,9 +182,9 @@ var snsRules = []*Rule{
 	{
 		ID: "SNS-002", Severity: Error, Title: "The services that publish to an encrypted topic can use its key",
 		Rationale: "CloudWatch alarms and RDS events cannot publish to a topic whose key they may not use: the notifications are silently lost",
-		Fix:       "encrypt the topic with a customer-managed key whose policy allows kms:GenerateDataKey* and kms:Decrypt to cloudwatch.amazonaws.com and events.rds.amazonaws.com",
+		Fix:       "encrypt the topic with a customer-managed key whose policy allows kms:GenerateDataKey* and kms:Decrypt to cloudwatch.amazonaws.com, events.rds.amazonaws.com and, for group notifications, the Auto Scaling service-linked role",
 		Source:    "SNS Developer Guide: Enable compatibility between event sources from AWS services and encrypted topics",
-		Types:     []string{snsTopic, kmsKey, alarm, eventSub},
+		Types:     []string{snsTopic, kmsKey, alarm, eventSub, autoScalingGroup},
 		check: forEach([]string{snsTopic}, func(c *Context, r *cft.Resource) []Violation {
 			keyRef, ok := Prop(r, "KmsMasterKeyId")
 			if !ok {
@@ -150,31 +195,24 @@ var snsRules = []*Rule{
 				return nil
 			}
 			if s, _ := keyRef.(string); strings.Contains(s, "alias/aws/") {
-				return one(r, "Properties.KmsMasterKeyId", "the AWS managed key %s cannot grant %s, so they cannot publish", s, strings.Join(sortedKeys(pubs), " and "))
+				return one(r, "Properties.KmsMasterKeyId", "the AWS managed key %s cannot grant %s, so they cannot publish", s, publisherNames(pubs))
 			}
 			key := c.keyResource(keyRef)
 			if key == nil {
-				return one(r, "Properties.KmsMasterKeyId", "the topic's key is not declared in this template, so its policy cannot be shown to admit %s", strings.Join(sortedKeys(pubs), " and "))
+				return one(r, "Properties.KmsMasterKeyId", "the topic's key is not declared in this template, so its policy cannot be shown to admit %s", publisherNames(pubs))
 			}
 			doc, _ := Prop(key, "KeyPolicy")
 			var out []Violation
-			for _, svc := range sortedKeys(pubs) {
+			for _, pub := range pubs {
 				gen, dec := false, false
 				for _, s := range statements(doc, "Properties.KeyPolicy") {
-					named := false
-					for _, p := range servicePrincipals(s.principal) {
-						if p == svc {
-							named = true
-						}
+					if pub.admits(s.principal) {
+						gen = gen || s.grants("kms:GenerateDataKey")
+						dec = dec || s.grants("kms:Decrypt")
 					}
-					if !named {
-						continue
-					}
-					gen = gen || s.grants("kms:GenerateDataKey")
-					dec = dec || s.grants("kms:Decrypt")
 				}
 				if !gen || !dec {
-					out = append(out, one(key, "Properties.KeyPolicy", "%s publishes to %s (through %s) but the key policy does not allow it kms:GenerateDataKey* and kms:Decrypt", svc, r.Name, pubs[svc])...)
+					out = append(out, one(key, "Properties.KeyPolicy", "%s publishes to %s (through %s) but the key policy does not allow it kms:GenerateDataKey* and kms:Decrypt", pub.name, r.Name, pub.via)...)
 				}
 			}
 			return out
@@ -550,18 +588,65 @@ var iamRules = []*Rule{
 	},
 }
 
-// sensitiveLogGroup reports why a log group holds database or shell logs ("" if it does not).
+// sensitiveLogGroup reports why a log group holds database or shell logs ("" if it does not):
+// its name is an RDS log group's, or an instance's launch data names it (by reference, or by
+// name in user data or cfn-init files).
 func (c *Context) sensitiveLogGroup(r *cft.Resource) string {
-	name, _ := Prop(r, "LogGroupName")
-	if s, ok := name.(string); ok && strings.Contains(s, "/aws/rds/") {
-		return "it receives database logs"
+	var names []string
+	if v, ok := Prop(r, "LogGroupName"); ok {
+		if s, isStr := v.(string); isStr {
+			names = append(names, s)
+		}
+	}
+	if orig := c.Template.Resource(r.Name); orig != nil {
+		if fn, arg, ok := cft.Intrinsic(orig.Properties["LogGroupName"]); ok && fn == "Fn::Sub" {
+			switch a := arg.(type) {
+			case string:
+				names = append(names, a)
+			case []any:
+				if s, isStr := a[0].(string); isStr && len(a) == 2 {
+					names = append(names, s)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if strings.Contains(n, "/aws/rds/") {
+			return "it receives database logs"
+		}
 	}
 	for _, h := range c.OfType(launchTemplate, launchConfiguration, "AWS::EC2::Instance", autoScalingGroup) {
 		if Mentions(h.Properties, r.Name) || Mentions(h.Metadata, r.Name) {
 			return "it receives shell and SSH logs from " + h.Name
 		}
+		for _, n := range names {
+			if n != "" && (containsString(h.Properties, n) || containsString(h.Metadata, n)) {
+				return "it receives shell and SSH logs from " + h.Name
+			}
+		}
 	}
 	return ""
+}
+
+// containsString reports whether any string inside v contains s.
+func containsString(v any, s string) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.Contains(x, s)
+	case map[string]any:
+		for _, e := range x {
+			if containsString(e, s) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if containsString(e, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var logsRules = []*Rule{
