@@ -352,13 +352,13 @@ func (p *propChecker) object(obj map[string]any, n *schema.Node, path string, to
 			continue
 		}
 		if n.ClosedObject() {
-			p.errorf(kp, RuleUnknownProperty, "%s has no property %s%s", p.where2(path, n), k, p.suggest(n, k))
+			p.errorf(kp, RuleUnknownProperty, "%s has no property %s%s", p.owner(path), k, p.suggest(n, k))
 		}
 	}
 }
 
-// where2 names the object whose property is unknown, for messages.
-func (p *propChecker) where2(path string, n *schema.Node) string {
+// owner names the object whose property is unknown, for messages.
+func (p *propChecker) owner(path string) string {
 	if path == "Properties" {
 		return p.s.TypeName
 	}
@@ -383,7 +383,8 @@ var (
 // patternProperty finds the patternProperties entry a key matches. A pattern Go cannot compile
 // (ECMAScript features) matches everything: it cannot be checked here.
 func (p *propChecker) patternProperty(n *schema.Node, k string) *schema.Node {
-	for pat, prop := range n.PatternProperties {
+	for _, pat := range sortedKeys(n.PatternProperties) { // sorted: the same match every run
+		prop := n.PatternProperties[pat]
 		patternMu.Lock()
 		re, seen := patternCache[pat]
 		if !seen {
