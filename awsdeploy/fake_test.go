@@ -321,6 +321,25 @@ func TestFakeFailedCreateReportsRootCause(t *testing.T) {
 	}
 }
 
+func TestFakeFailedUpdateRollsBack(t *testing.T) {
+	h := newFakeHarness(t)
+	h.mustUp(t, testStacks(false))
+	h.f.FailResource(netName, "SubnetBPrivate", "The CIDR '10.42.1.0/24' conflicts with another subnet")
+	_, err := h.up(t, testStacks(true), UpOptions{})
+	var se *StackError
+	if !errors.As(err, &se) || se.Status != "UPDATE_ROLLBACK_COMPLETE" || !se.RolledBack || se.Cause == nil || se.Cause.LogicalID != "SubnetBPrivate" {
+		t.Fatalf("err = %v (%+v)", err, se)
+	}
+	if st, _ := h.f.Stack(netName); len(st.Resources) != 2 {
+		t.Errorf("rolled back stack holds %v", st.Resources)
+	}
+	// Once the cause is gone, the same update goes through from UPDATE_ROLLBACK_COMPLETE.
+	res := h.mustUp(t, testStacks(true))
+	if res.Stacks[0].Action != "updated" {
+		t.Errorf("actions %v", actionsOf(res))
+	}
+}
+
 func TestFakeRootCauseSkipsCancellations(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
 	events := []progress.Event{

@@ -103,6 +103,8 @@ func awsExit(err error) error {
 		return Exit(ExitUsage, err)
 	case awsdeploy.IsInterrupted(err):
 		return Exit(ExitInterrupted, err)
+	case errors.Is(err, context.Canceled):
+		return Exit(ExitInterrupted, fmt.Errorf("%w; nothing was cancelled on AWS: `apgstack status --target aws` shows where the stacks are, and running the command again carries on", err))
 	case errors.As(err, &se) && se.RolledBack:
 		return Exit(ExitRolledBack, err)
 	case awsdeploy.IsAuthError(err):
@@ -153,8 +155,8 @@ func awsUp(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 		return err
 	}
 	dry := flagBool(cmd, "dry-run")
-	if dry {
-		d.Out = a.Stdout // the change sets are what a dry run produces
+	if dry && !asJSON {
+		d.Out = a.Stdout // the change sets are what a dry run produces (in the JSON too)
 	}
 	for _, w := range d.Preflight(ctx) {
 		fmt.Fprintf(a.Stderr, "warning: %s\n", w)

@@ -45,6 +45,11 @@ func awsEnv(t *testing.T, f *awsfake.Fake) {
 // runAWS runs the command line with the AWS flags on up, down and status.
 func runAWS(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runAWSCtx(t, context.Background(), args...)
+}
+
+func runAWSCtx(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
 	root := NewRootCmd(a)
@@ -60,7 +65,7 @@ func runAWS(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	}
 	base := []string{"--config", cfgPath, "--target", "aws", "--set", "target.aws.region=eu-west-1"}
 	root.SetArgs(append(args, base...))
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(ctx)
 	if err != nil {
 		errb.WriteString("apgstack: " + err.Error() + "\n")
 	}
@@ -192,5 +197,24 @@ func TestCLINoCredentialsFailsNamingWhatIsMissing(t *testing.T) {
 	}
 	if n := len(f.Calls()); n != 0 {
 		t.Errorf("%d calls reached AWS", n)
+	}
+}
+
+func TestFakeCLICtrlCExit130(t *testing.T) {
+	f := awsfake.New(t)
+	awsEnv(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.OnCall = func(c awsfake.Call) {
+		if c.Action == "ExecuteChangeSet" {
+			cancel() // Ctrl-C right after CloudFormation started
+		}
+	}
+	code, _, stderr := runAWSCtx(t, ctx, "up", "--yes")
+	if code != ExitInterrupted || !strings.Contains(stderr, "apgstack status --target aws") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if len(f.CallsOf("CancelUpdateStack")) != 0 || len(f.CallsOf("DeleteStack")) != 0 {
+		t.Error("the stack operation was cancelled")
 	}
 }
