@@ -1,10 +1,13 @@
-package validate
+// An external test package, so that stacks may one day use validate without an import cycle.
+package validate_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/stacks"
+	"github.com/apgstack/apgstack/validate"
 )
 
 // Every template apgstack synthesizes validates without an error, both as built and as rendered
@@ -15,7 +18,7 @@ func TestSynthesizedTemplatesValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range all {
-		if fs := Template(s.Template, s.Kind); Errors(fs) > 0 {
+		if fs := validate.Template(s.Template, s.Kind); validate.Errors(fs) > 0 {
 			t.Errorf("%s stack as built:\n%s", s.Kind, lines(fs))
 		}
 		for format, render := range map[string]func() ([]byte, error){"yaml": s.Template.YAML, "json": s.Template.JSON} {
@@ -23,12 +26,20 @@ func TestSynthesizedTemplatesValidate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: render %s: %v", s.Kind, format, err)
 			}
-			fs, parsed := Bytes(body, s.Kind+"."+format)
-			if parsed == nil || Errors(fs) > 0 {
+			fs, parsed := validate.Bytes(body, s.Kind+"."+format)
+			if parsed == nil || validate.Errors(fs) > 0 {
 				t.Errorf("%s.%s: want no errors, got:\n%s", s.Kind, format, lines(fs))
 			} else if len(fs) > 0 {
 				t.Logf("%s.%s: warnings:\n%s", s.Kind, format, lines(fs))
 			}
 		}
 	}
+}
+
+func lines(fs []validate.Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString("  " + f.String() + "\n")
+	}
+	return b.String()
 }
