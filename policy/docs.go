@@ -21,25 +21,35 @@ func Markdown() []byte {
 <!-- Generated from policy/rules*.go by ` + "`go test ./policy -run TestDocs -update`" + `; do not edit. -->
 
 ` + "`apgstack validate --policy FILE...`" + ` checks CloudFormation templates, ours or anyone's, against
-the rules below. ` + "`apgstack synth`" + ` runs them on the templates it writes. Each rule comes from AWS's
+the rules below; ` + "`apgstack synth`" + ` runs them on the templates it writes. Each rule comes from AWS's
 own guidance: an AWS Security Hub control (RDS.27, KMS.4, EC2.8, ...) or a chapter of a service's
 user guide.
+
+` + "```" + `
+apgstack validate --policy synth.out/*.yaml          # schema checks, then the policy
+apgstack policy check --format sarif *.yaml > p.sarif # SARIF 2.1.0 for code review
+apgstack policy check --stage prod --param DBSnapshotName=snap template.json
+apgstack policy rules                                # this table
+` + "```" + `
 
 ## How templates are evaluated
 
 - A template with an ` + "`EnvironmentStage`" + ` parameter is evaluated once per stage (dev, test, pre-prod,
   prod), as CloudFormation would create it: conditions decided, ` + "`Fn::If`" + ` chosen, parameters
-  substituted. A template with a ` + "`DBSnapshotName`" + ` parameter is also evaluated with and without a
-  snapshot. Other parameters take their defaults (or the values given, e.g. by ` + "`synth`" + `).
+  substituted (` + "`--stage`" + ` narrows the stages). A template with a ` + "`DBSnapshotName`" + ` parameter is also
+  evaluated with and without a snapshot. Other parameters take the values of the
+  ` + "`<template>.parameters.json`" + ` beside the file (as ` + "`synth`" + ` writes it) or of ` + "`--param Key=Value`" + `, else
+  their defaults.
 - A template without ` + "`EnvironmentStage`" + ` is evaluated once, under the rules of prod (the strictest)
-  unless ` + "`--stage`" + ` says otherwise.
+  unless ` + "`--unstaged-as`" + ` names another stage.
 - A parameter without a default and without a given value gets a placeholder that satisfies no
   rule, and a value that depends on another resource or stack is never taken as compliant by a
   rule that needs a literal: the finding says the setting "cannot be shown compliant".
 - Findings name the file, the stages they were seen in, the logical id, the property path and the
   rule. A finding seen in several stages is reported once with the list of stages.
 - Exit status 1 when an unsuppressed error remains; warnings do not fail.
-- Output: text (default), ` + "`--output json`" + `, or ` + "`--format sarif`" + ` (SARIF 2.1.0, for code-review tools).
+- Output: text (default), ` + "`--output json`" + `, or, with ` + "`apgstack policy check --format sarif`" + `, SARIF 2.1.0
+  for code-review tools (suppressed findings carry their reason as the justification).
 
 ## Suppressions
 
