@@ -108,7 +108,7 @@ func Template(t *cft.Template, file string) []Finding {
 	c.checkOutputs()
 	c.cycles()
 	c.exports()
-	c.macros()
+	c.transformed()
 	return c.sorted()
 }
 
@@ -123,28 +123,41 @@ var awsTransforms = map[string]bool{
 	"AWS::CodeDeployBlueGreen":       true,
 }
 
-// schemaRules are the findings a macro could make moot.
-var schemaRules = map[string]bool{
-	RuleUnknownType: true, RuleRequired: true, RuleUnknownProperty: true, RulePropertyType: true, RuleEnum: true,
-}
+// schemaRules are the findings a macro could make moot; targetRules those a transform that adds
+// resources (a macro, or AWS::Serverless, which adds roles, APIs, versions and aliases) could.
+var (
+	schemaRules = map[string]bool{
+		RuleUnknownType: true, RuleRequired: true, RuleUnknownProperty: true, RulePropertyType: true, RuleEnum: true,
+	}
+	targetRules = map[string]bool{
+		RuleRefTarget: true, RuleGetAttTarget: true, RuleDependsOnTarget: true,
+	}
+)
 
-// macros turns schema findings into warnings when the template declares a macro: what the
-// macro makes of a resource is known only when CloudFormation runs it.
-func (c *checker) macros() {
+// transformed turns findings into warnings where a transform may change what they are about: what a
+// macro makes of a template, or which resources the Serverless transform adds, is known only
+// when CloudFormation runs it.
+func (c *checker) transformed() {
 	var names []string
+	serverless := false
 	for _, t := range c.t.Transform {
 		if !awsTransforms[t] {
 			names = append(names, t)
 		}
+		serverless = serverless || t == serverlessTransform
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && !serverless {
 		return
+	}
+	note := fmt.Sprintf(" (the template declares the macro %s, which may change this)", strings.Join(names, ", "))
+	if len(names) == 0 {
+		note = " (the " + serverlessTransform + " transform may add it)"
 	}
 	for i := range c.findings {
 		f := &c.findings[i]
-		if schemaRules[f.Rule] && f.Severity == Error {
+		if f.Severity == Error && (targetRules[f.Rule] || len(names) > 0 && schemaRules[f.Rule]) {
 			f.Severity = Warning
-			f.Message += fmt.Sprintf(" (the template declares the macro %s, which may change this)", strings.Join(names, ", "))
+			f.Message += note
 		}
 	}
 }

@@ -51,6 +51,7 @@ func TestBrokenTemplates(t *testing.T) {
 		{"output-list", RuleOutputValue, "AZs", "Value", "is a list"},
 		{"sub-list-parameter", RuleIntrinsicForm, "Topic", "Properties.DisplayName", "Subnets is a list"},
 		{"no-resources", RuleNoResources, "", "Resources", "at least one resource"},
+		{"serverless-no-transform", RuleTransform, "Function", "Type", "AWS::Serverless-2016-10-31"},
 		{"condition-form", RuleConditionForm, "IsProd", "", "Ref is not a condition function"},
 	}
 	seen := map[string]bool{}
@@ -203,6 +204,28 @@ Outputs:
 		if !rules[r] {
 			t.Errorf("no %s warning in:\n%s", r, lines(findings))
 		}
+	}
+}
+
+// The Serverless transform adds resources (the function's role, for one) that references may
+// name: not finding them is a warning.
+func TestServerlessTransform(t *testing.T) {
+	src := `
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Function:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      CodeUri: ./build
+Outputs:
+  Role:
+    Value: !GetAtt FunctionRole.Arn
+`
+	findings, _ := Bytes([]byte(src), "sam.yaml")
+	if len(findings) != 1 || findings[0].Severity != Warning || findings[0].Rule != RuleGetAttTarget {
+		t.Errorf("want one getatt-target warning, got:\n%s", lines(findings))
 	}
 }
 
