@@ -332,14 +332,17 @@ var secretsRules = []*Rule{
 	},
 }
 
-// SupportedRuntimes are the Lambda runtimes AWS has not deprecated (Lambda Developer Guide,
-// Runtimes; checked 2025).
+// SupportedRuntimes are the Lambda runtimes not deprecated by late 2026 (Lambda Developer Guide,
+// "Lambda runtimes"): the Amazon Linux 2 based ones (provided.al2, java8.al2, java11) retire with
+// it on 2026-06-30, Node.js 20 on 2026-04-30, Python 3.10 and .NET 8 with their upstream end of
+// life in 2026. Update the list when AWS announces more.
 var SupportedRuntimes = []string{
-	"provided.al2023", "provided.al2",
-	"nodejs22.x", "nodejs20.x",
-	"python3.13", "python3.12", "python3.11", "python3.10",
-	"java21", "java17", "java11", "java8.al2",
-	"dotnet8", "ruby3.4", "ruby3.3",
+	"provided.al2023",
+	"nodejs24.x", "nodejs22.x",
+	"python3.14", "python3.13", "python3.12", "python3.11",
+	"java21", "java17",
+	"dotnet10",
+	"ruby3.4", "ruby3.3",
 }
 
 // asyncInvokers returns, for a function, the resources that invoke it asynchronously.
