@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/apgstack/apgstack/cft"
 	"github.com/apgstack/apgstack/cft/schema"
@@ -202,6 +203,7 @@ func (p *propChecker) value(v any, node *schema.Node, path string, top bool) {
 			p.errorf(path, RuleEnum, "%q is not the only allowed value %q", s, scalar(n.Const))
 		}
 	}
+	p.bounds(v, n, path)
 	switch x := v.(type) {
 	case map[string]any:
 		p.object(x, n, path, top)
@@ -229,6 +231,51 @@ func (p *propChecker) typeOK(v any, n *schema.Node, path string) bool {
 	}
 	p.errorf(path, RulePropertyType, "want %s, got %s", strings.Join(types, " or "), describe(v))
 	return false
+}
+
+// bounds checks literal values against the schema's lengths, ranges and item counts. (Patterns
+// are not checked: they are ECMAScript expressions that Go's regexp does not fully read.)
+func (p *propChecker) bounds(v any, n *schema.Node, path string) {
+	switch x := v.(type) {
+	case string:
+		if !n.Type.Has("string") {
+			break
+		}
+		if strings.Contains(x, "{{resolve:") {
+			return // a dynamic reference: its value comes at deploy time
+		}
+		l := utf8.RuneCountInString(x)
+		if n.MinLength != nil && l < *n.MinLength {
+			p.errorf(path, RuleRange, "%q is %d characters long; the minimum is %d", x, l, *n.MinLength)
+		}
+		if n.MaxLength != nil && l > *n.MaxLength {
+			p.errorf(path, RuleRange, "%s is %d characters long; the maximum is %d", describe(x), l, *n.MaxLength)
+		}
+	case []any:
+		if n.MinItems != nil && len(x) < *n.MinItems {
+			p.errorf(path, RuleRange, "%d items; the minimum is %d", len(x), *n.MinItems)
+		}
+		if n.MaxItems != nil && len(x) > *n.MaxItems {
+			p.errorf(path, RuleRange, "%d items; the maximum is %d", len(x), *n.MaxItems)
+		}
+	}
+	if !n.Type.Has("integer") && !n.Type.Has("number") {
+		return
+	}
+	s, ok := literal(v)
+	if !ok {
+		return
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return
+	}
+	if n.Minimum != nil && f < *n.Minimum {
+		p.errorf(path, RuleRange, "%s is less than the minimum %s", s, scalar(*n.Minimum))
+	}
+	if n.Maximum != nil && f > *n.Maximum {
+		p.errorf(path, RuleRange, "%s is greater than the maximum %s", s, scalar(*n.Maximum))
+	}
 }
 
 // kindOK checks a function's kind of result against the node's types: a list where only

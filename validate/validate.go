@@ -78,6 +78,7 @@ const (
 	RuleUnknownProperty  = "unknown-property"   // a property the type's schema does not have
 	RulePropertyType     = "property-type"      // a value of the wrong type
 	RuleEnum             = "enum"               // a value outside the schema's allowed values
+	RuleRange            = "value-range"        // a value too long, short, small or large for the schema
 	RuleReadOnly         = "read-only-property" // a property only CloudFormation sets
 	RuleTransform        = "transform-required" // a resource that needs a transform the template lacks
 	RuleResourceAttr     = "resource-attribute" // DeletionPolicy, UpdateReplacePolicy values

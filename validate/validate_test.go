@@ -51,6 +51,7 @@ func TestBrokenTemplates(t *testing.T) {
 		{"output-list", RuleOutputValue, "AZs", "Value", "is a list"},
 		{"sub-list-parameter", RuleIntrinsicForm, "Topic", "Properties.DisplayName", "Subnets is a list"},
 		{"no-resources", RuleNoResources, "", "Resources", "at least one resource"},
+		{"out-of-range", RuleRange, "Cluster", "Properties.BackupRetentionPeriod", "0 is less than the minimum 1"},
 		{"serverless-no-transform", RuleTransform, "Function", "Type", "AWS::Serverless-2016-10-31"},
 		{"condition-form", RuleConditionForm, "IsProd", "", "Ref is not a condition function"},
 	}
