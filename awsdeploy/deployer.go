@@ -37,10 +37,9 @@ type Deployer struct {
 	// 5 to 30 seconds); ChangeSetPoll the same for change sets.
 	Poll          time.Duration
 	ChangeSetPoll time.Duration
-	// View shows events and progress; Out receives change set listings; Msg messages.
+	// View shows events, messages and progress; Out receives change set listings.
 	View *progress.View
 	Out  io.Writer
-	Msg  io.Writer
 	// Confirm asks before anything is changed; nil means yes.
 	Confirm func(question string) error
 	// Now names change sets; time.Now when nil.
@@ -67,7 +66,6 @@ func New(cfg aws.Config) *Deployer {
 		ChangeSetPoll: 2 * time.Second,
 		View:          progress.New(io.Discard, progress.Options{}),
 		Out:           io.Discard,
-		Msg:           io.Discard,
 	}
 }
 

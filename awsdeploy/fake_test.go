@@ -268,6 +268,7 @@ func TestFakeNoChangeRerun(t *testing.T) {
 
 func TestFakeUpdate(t *testing.T) {
 	h := newFakeHarness(t)
+	h.f.EventPageSize = 2 // events come in pages: every page up to the last seen event is read
 	h.mustUp(t, testStacks(false))
 	h.log.Reset()
 	res := h.mustUp(t, testStacks(true))
@@ -281,8 +282,17 @@ func TestFakeUpdate(t *testing.T) {
 	if st, _ := h.f.Stack(netName); st.Status != "UPDATE_COMPLETE" {
 		t.Errorf("network status %s", st.Status)
 	}
-	if !strings.Contains(h.log.String(), "UPDATE_COMPLETE") {
-		t.Errorf("log:\n%s", h.log)
+	// Every event of the update was shown once, in order, none of the create's.
+	var seen []string
+	for _, line := range strings.Split(h.log.String(), "\n") {
+		if strings.Contains(line, "  apg-net ") {
+			f := strings.Fields(line)
+			seen = append(seen, f[2]+" "+f[3])
+		}
+	}
+	want := []string{"UPDATE_IN_PROGRESS apg-net", "CREATE_IN_PROGRESS SubnetBPrivate", "CREATE_COMPLETE SubnetBPrivate", "UPDATE_COMPLETE apg-net"}
+	if !equal(seen, want) {
+		t.Errorf("events shown %q, want %q\n%s", seen, want, h.log)
 	}
 
 	// A parameter change modifies the resources that use it, with their replacement column.

@@ -106,6 +106,11 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		if ctx.Err() != nil {
 			return cfg, ctx.Err()
 		}
+		// The chain's last resort is the instance metadata service; its "no role" says nothing
+		// more than "no credentials".
+		if strings.Contains(err.Error(), "no EC2 IMDS role found") {
+			return cfg, &AuthError{Msg: noCredentials}
+		}
 		return cfg, &AuthError{Msg: noCredentials, Err: shortCause(err)}
 	}
 	return cfg, nil

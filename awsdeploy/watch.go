@@ -213,7 +213,9 @@ func (w *watcher) failure(ctx context.Context, status string) error {
 	if s, err := w.d.describe(ctx, w.rootID); err == nil && s != nil {
 		reason = aws.ToString(s.StackStatusReason)
 	}
-	rolledBack := strings.Contains(status, "ROLLBACK_COMPLETE")
+	// CloudFormation undid the operation (or tried to): ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE,
+	// and their _FAILED forms.
+	rolledBack := strings.Contains(status, "ROLLBACK")
 	return &StackError{Stack: w.name, Status: status, Reason: reason, Cause: RootCause(w.events), RolledBack: rolledBack, Hint: stuckHint(w.name, status)}
 }
 

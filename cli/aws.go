@@ -77,7 +77,7 @@ func awsDeployer(ctx context.Context, cmd *cobra.Command, a *App, cfg apgstack.C
 	d := awsdeploy.New(awsCfg)
 	d.Poll, d.ChangeSetPoll = awsPoll, awsChangeSetPoll
 	d.View = progress.New(a.Stderr, progress.Options{Live: a.StderrIsTerminal(), Color: a.Color()})
-	d.Out, d.Msg = a.Stderr, a.Stderr
+	d.Out = a.Stderr
 	d.Confirm = a.Confirm
 	id, err := d.Identity(ctx)
 	if err != nil {
