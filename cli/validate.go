@@ -48,7 +48,8 @@ standard input — before CloudFormation sees them:
   - each parameter's default satisfies its own type, AllowedValues, AllowedPattern (matched
     against the whole value, as CloudFormation does), lengths and values;
   - each resource's properties fit the CloudFormation registry schema of its type: unknown
-    type, missing required property, unknown property, wrong type, value outside an enum.
+    type, missing required property, unknown property, wrong type (a list where one value
+    belongs, or the reverse, included), value outside an enum, length or range.
 
 Findings are printed as "file: logical-id: path: [rule] message", one a line, on stdout (with
 --output json, one object per file). A file without findings gets an OK line on stderr.
