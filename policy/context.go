@@ -137,6 +137,9 @@ func Why(v any) string {
 		}
 		return ""
 	}
+	if w, ok := unsetCondition(v); ok {
+		return w
+	}
 	if cft.Unresolved(v) {
 		return fmt.Sprintf("its value %s is not known before deployment, so it cannot be shown compliant", short(v))
 	}

@@ -170,9 +170,16 @@ func Check(file string, t *cft.Template, opts Options) (findings, suppressed []F
 	merged := map[key]*Finding{}
 	var order []key
 	for _, v := range variants {
-		ev, err := t.Evaluate(v.values)
+		tv, unknown := t, unknownConditions(t, v.values)
+		if len(unknown) > 0 {
+			tv = withUnknownConditions(t, unknown)
+		}
+		ev, err := tv.Evaluate(v.values)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: evaluate for %s: %w", file, v.describe(), err)
+		}
+		for c := range unknown {
+			ev.Conditions[c] = true // resources under an unknown condition are checked as if created
 		}
 		c := newContext(file, t, ev, v.stage)
 		for _, f := range c.run() {

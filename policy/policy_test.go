@@ -372,3 +372,12 @@ func TestAutoScalingPublisherNeedsTheServiceLinkedRole(t *testing.T) {
 		t.Errorf("want SNS-002 for the Auto Scaling role, got %v", got)
 	}
 }
+
+// A condition on a parameter without a value is unknown: the placeholder does not decide it.
+func TestUnknownConditionNeverCompliant(t *testing.T) {
+	fs, _ := check(t, "testdata/stage/unknown-condition.yaml")
+	dp := ofRule(fs, "RDS-004")
+	if len(dp) != 1 || !strings.Contains(dp[0].Message, "condition Protected, which depends on parameter Protect") {
+		t.Errorf("want RDS-004 naming the unknown condition, got %v", dp)
+	}
+}
