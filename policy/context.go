@@ -103,17 +103,6 @@ func Mentions(v any, name string) bool {
 	return false
 }
 
-// ReferencedBy returns the active resources whose properties refer to the named resource.
-func (c *Context) ReferencedBy(name string, types ...string) []*cft.Resource {
-	var out []*cft.Resource
-	for _, r := range c.OfType(types...) {
-		if Mentions(r.Properties, name) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // Prop returns a property by dotted path (Properties are the root) and whether it is set.
 func Prop(r *cft.Resource, path string) (any, bool) {
 	var cur any = r.Properties

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/apgstack/apgstack/cft"
@@ -139,14 +138,4 @@ func (c *Context) keyResource(v any) *cft.Resource {
 		return r
 	}
 	return nil
-}
-
-// sortedRuleIDs lists the rule ids (for messages and tests).
-func sortedRuleIDs() []string {
-	out := make([]string, 0, len(rules))
-	for _, r := range rules {
-		out = append(out, r.ID)
-	}
-	sort.Strings(out)
-	return out
 }
