@@ -135,9 +135,9 @@ var rdsRules = []*Rule{
 		}),
 	},
 	{
-		ID: "RDS-005", Severity: Error, Title: "Backups are kept for the stage's retention (at least 7 days)",
+		ID: "RDS-005", Severity: Error, Title: "Backups are kept for the stage's retention",
 		Rationale: "point-in-time recovery reaches back only as far as the backup retention",
-		Fix:       "set BackupRetentionPeriod to at least the stage's days (7; 35 for prod)",
+		Fix:       "set BackupRetentionPeriod to at least the stage's days (see Stages)",
 		Source:    "Security Hub RDS.11; DESIGN.md per-stage table",
 		Types:     []string{dbCluster, dbInstance},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return fmt.Sprint(s.BackupRetentionDays) }) + " days",
@@ -198,7 +198,7 @@ var rdsRules = []*Rule{
 	{
 		ID: "RDS-008", Severity: Error, Title: "Enhanced monitoring is on where the stage wants it",
 		Rationale: "OS-level metrics at 1-second granularity are what explain a prod incident that 60-second CloudWatch metrics hide",
-		Fix:       "set MonitoringInterval to the stage's interval (1 s for prod) and MonitoringRoleArn to a role with AmazonRDSEnhancedMonitoringRole",
+		Fix:       fmt.Sprintf("set MonitoringInterval to the stage's interval (%d s for prod) and MonitoringRoleArn to a role with AmazonRDSEnhancedMonitoringRole", bestpractice.Stage("prod").MonitoringIntervalSeconds),
 		Source:    "Security Hub RDS.6; DESIGN.md per-stage table",
 		Types:     []string{dbInstance},
 		Stages:    stagesWhere(func(s bestpractice.StageSettings) bool { return s.MonitoringIntervalSeconds > 0 }),
@@ -263,7 +263,7 @@ var rdsRules = []*Rule{
 	{
 		ID: "RDS-011", Severity: Error, Title: "Performance Insights keeps the stage's retention",
 		Rationale: "a prod regression is found by comparing with last month's load, which the free 7 days do not keep",
-		Fix:       "set PerformanceInsightsRetentionPeriod to the stage's days (731 for prod)",
+		Fix:       "set PerformanceInsightsRetentionPeriod to at least the stage's days (see Stages)",
 		Source:    "Aurora User Guide: Performance Insights data retention; DESIGN.md per-stage table",
 		Types:     []string{dbInstance},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return fmt.Sprint(s.PerformanceInsightsRetentionDays) }) + " days",
