@@ -210,3 +210,37 @@ func TestYAML11WordsAreQuoted(t *testing.T) {
 		}
 	}
 }
+
+func TestParseKeepsSAMGlobalsAndForEach(t *testing.T) {
+	src := `Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]
+Globals:
+  Function:
+    Timeout: 30
+Resources:
+  Fn::ForEach::Topics:
+    - Name
+    - [A, B]
+    - Topic${Name}:
+        Type: AWS::SNS::Topic
+  Plain:
+    Type: AWS::SNS::Topic
+`
+	tpl, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tpl.Resources) != 1 || len(tpl.ForEach) != 1 || tpl.Globals == nil {
+		t.Fatalf("resources %d, ForEach %d, Globals %v", len(tpl.Resources), len(tpl.ForEach), tpl.Globals)
+	}
+	out, err := tpl.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(back.ForEach, tpl.ForEach) || !reflect.DeepEqual(back.Globals, tpl.Globals) {
+		t.Fatalf("round trip lost Globals or ForEach:\n%s", out)
+	}
+}

@@ -113,8 +113,34 @@ func (t *Template) parseSection(key string, val *yaml.Node) error {
 			t.Mappings = append(t.Mappings, m)
 			return nil
 		})
+	case "Globals":
+		v, err := Value(val)
+		if err != nil {
+			return err
+		}
+		g, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("want a mapping")
+		}
+		t.Globals = g
 	case "Resources":
-		return eachEntry(val, func(name string, v map[string]any) error {
+		if val.Kind != yaml.MappingNode {
+			return fmt.Errorf("want a mapping")
+		}
+		plain := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for i := 0; i < len(val.Content); i += 2 {
+			name := val.Content[i].Value
+			if !strings.HasPrefix(name, "Fn::ForEach::") {
+				plain.Content = append(plain.Content, val.Content[i], val.Content[i+1])
+				continue
+			}
+			v, err := Value(val.Content[i+1])
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			t.ForEach = append(t.ForEach, &Named{Name: name, Value: v})
+		}
+		return eachEntry(plain, func(name string, v map[string]any) error {
 			r, err := parseResource(name, v)
 			if err != nil {
 				return err

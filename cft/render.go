@@ -77,6 +77,13 @@ func (t *Template) Node() (*yaml.Node, error) {
 		}
 		m.add("Metadata", md.Node)
 	}
+	if t.Globals != nil {
+		n, err := valueNode(t.Globals)
+		if err != nil {
+			return nil, fmt.Errorf("Globals: %w", err)
+		}
+		m.add("Globals", n)
+	}
 	if len(t.Parameters) > 0 {
 		ps := newMap()
 		for _, p := range t.Parameters {
@@ -112,6 +119,13 @@ func (t *Template) Node() (*yaml.Node, error) {
 			return nil, fmt.Errorf("Resources.%s: %w", r.Name, err)
 		}
 		rs.add(r.Name, n)
+	}
+	for _, f := range t.ForEach {
+		n, err := valueNode(f.Value)
+		if err != nil {
+			return nil, fmt.Errorf("Resources.%s: %w", f.Name, err)
+		}
+		rs.add(f.Name, n)
 	}
 	m.add("Resources", rs.Node)
 	if len(t.Outputs) > 0 {

@@ -32,6 +32,11 @@ type Template struct {
 	Conditions []*Named
 	Resources  []*Resource
 	Outputs    []*Output
+	// Globals is the SAM transform's Globals section, kept as written.
+	Globals map[string]any
+	// ForEach holds Fn::ForEach::<Name> entries of Resources (the LanguageExtensions
+	// transform), kept as written: the transform expands them into resources at deploy time.
+	ForEach []*Named
 }
 
 // Interface is AWS::CloudFormation::Interface: how the console groups and labels parameters.
