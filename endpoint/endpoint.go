@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +30,8 @@ type Proxy struct {
 	conns    map[*pair]struct{}
 	closed   bool
 	wg       sync.WaitGroup
+
+	pause pauseState // failover and switchover: new connections wait (pause.go)
 }
 
 type pair struct {
@@ -195,6 +198,9 @@ func (p *Proxy) serve(ln net.Listener) {
 func (p *Proxy) pick(tried map[string]bool) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pause.on {
+		return ""
+	}
 	for range p.backends {
 		addr := p.backends[p.next%len(p.backends)]
 		p.next++
@@ -217,6 +223,10 @@ func (p *Proxy) relay(client net.Conn) {
 	var addr string
 	for {
 		addr = p.pick(tried)
+		if addr == "" && p.waitResume(client) {
+			tried = map[string]bool{}
+			continue
+		}
 		if addr == "" {
 			p.log.Warn("no backend reachable; connection refused", "endpoint", p.Name, "client", client.RemoteAddr().String())
 			return
@@ -233,7 +243,8 @@ func (p *Proxy) relay(client net.Conn) {
 	}
 	pr := &pair{client: client, backend: backend, addr: addr}
 	p.mu.Lock()
-	if p.closed {
+	// Fencing: a backend removed while this connection was being dialled must not get it.
+	if p.closed || p.pause.on || (!slices.Contains(p.backends, addr) && !slices.Contains(p.fallback, addr)) {
 		p.mu.Unlock()
 		backend.Close()
 		return
