@@ -1,0 +1,23 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/apgstack/apgstack/api"
+)
+
+// Failover asks for a planned switchover to target (a reader's name, or "" for the best one)
+// and returns once it is done.
+func (c *Client) Failover(ctx context.Context, target string) (api.Failover, error) {
+	var res api.Failover
+	return res, c.do(ctx, http.MethodPost, api.PathFailover+"?"+url.Values{"target": {target}}.Encode(), &res)
+}
+
+// RotateSecret rotates the secret of role (master, owner, rw, ro or all) now. A rotation that
+// failed is reported in its entry's Error (AWSCURRENT still works).
+func (c *Client) RotateSecret(ctx context.Context, role string) ([]api.Rotation, error) {
+	var res []api.Rotation
+	return res, c.do(ctx, http.MethodPost, api.PathRotateSecret+"?"+url.Values{"role": {role}}.Encode(), &res)
+}
