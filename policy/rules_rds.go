@@ -56,16 +56,25 @@ func clusterOrStandalone(fn func(c *Context, r *cft.Resource) []Violation) func(
 }
 
 // instanceSetting reads a setting of an instance, falling back to its cluster's property.
-func (c *Context) instanceSetting(inst *cft.Resource, instProp, clusterProp string) (any, string) {
+func (c *Context) instanceSetting(inst *cft.Resource, instProp, clusterProp string) any {
 	if v, ok := Prop(inst, instProp); ok {
-		return v, inst.Name + ".Properties." + instProp
+		return v
 	}
-	if cl := c.clusterOf(inst); cl != nil && clusterProp != "" {
+	if cl := c.clusterOf(inst); cl != nil {
 		if v, ok := Prop(cl, clusterProp); ok {
-			return v, cl.Name + ".Properties." + clusterProp
+			return v
 		}
 	}
-	return nil, ""
+	return nil
+}
+
+// performanceInsightsOff reports whether Performance Insights is known to be off (unset or
+// false); a value that cannot be judged is RDS-009's finding, and the settings that go with
+// Performance Insights are still checked.
+func (c *Context) performanceInsightsOff(inst *cft.Resource) bool {
+	v := c.instanceSetting(inst, "EnablePerformanceInsights", "PerformanceInsightsEnabled")
+	b, ok, _ := Bool(v)
+	return v == nil || ok && !b
 }
 
 // worldCIDR reports whether a CIDR admits every address.
@@ -207,7 +216,7 @@ var rdsRules = []*Rule{
 			if want == 0 {
 				return nil
 			}
-			v, _ := c.instanceSetting(r, "MonitoringInterval", "MonitoringInterval")
+			v := c.instanceSetting(r, "MonitoringInterval", "MonitoringInterval")
 			n, ok, why := Int(v)
 			switch {
 			case !ok:
@@ -215,7 +224,7 @@ var rdsRules = []*Rule{
 			case n == 0 || n > want:
 				return one(r, "Properties.MonitoringInterval", "MonitoringInterval is %d; the stage wants enhanced monitoring every %d s", n, want)
 			}
-			if role, _ := c.instanceSetting(r, "MonitoringRoleArn", "MonitoringRoleArn"); role == nil {
+			if role := c.instanceSetting(r, "MonitoringRoleArn", "MonitoringRoleArn"); role == nil {
 				return one(r, "Properties.MonitoringRoleArn", "enhanced monitoring needs MonitoringRoleArn")
 			}
 			return nil
@@ -228,7 +237,7 @@ var rdsRules = []*Rule{
 		Source:    "Aurora User Guide: Monitoring DB load with Performance Insights",
 		Types:     []string{dbInstance},
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
-			v, _ := c.instanceSetting(r, "EnablePerformanceInsights", "PerformanceInsightsEnabled")
+			v := c.instanceSetting(r, "EnablePerformanceInsights", "PerformanceInsightsEnabled")
 			b, ok, why := Bool(v)
 			if !ok {
 				if v == nil {
@@ -249,11 +258,10 @@ var rdsRules = []*Rule{
 		Source:    "Aurora User Guide: Turning Performance Insights on and off (AWS KMS key); Security Hub RDS.27",
 		Types:     []string{dbInstance},
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
-			on, _ := c.instanceSetting(r, "EnablePerformanceInsights", "PerformanceInsightsEnabled")
-			if b, ok, _ := Bool(on); ok && !b || on == nil {
+			if c.performanceInsightsOff(r) {
 				return nil // RDS-009 reports it
 			}
-			v, _ := c.instanceSetting(r, "PerformanceInsightsKMSKeyId", "PerformanceInsightsKmsKeyId")
+			v := c.instanceSetting(r, "PerformanceInsightsKMSKeyId", "PerformanceInsightsKmsKeyId")
 			if ok, why := c.customerKey(v); !ok {
 				return one(r, "Properties.PerformanceInsightsKMSKeyId", "Performance Insights key: %s", why)
 			}
@@ -268,12 +276,11 @@ var rdsRules = []*Rule{
 		Types:     []string{dbInstance},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return fmt.Sprint(s.PerformanceInsightsRetentionDays) }) + " days",
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
-			on, _ := c.instanceSetting(r, "EnablePerformanceInsights", "PerformanceInsightsEnabled")
-			if b, ok, _ := Bool(on); ok && !b || on == nil {
-				return nil
+			if c.performanceInsightsOff(r) {
+				return nil // RDS-009 reports it
 			}
 			want := c.StageSettings().PerformanceInsightsRetentionDays
-			v, _ := c.instanceSetting(r, "PerformanceInsightsRetentionPeriod", "PerformanceInsightsRetentionPeriod")
+			v := c.instanceSetting(r, "PerformanceInsightsRetentionPeriod", "PerformanceInsightsRetentionPeriod")
 			n, ok, why := 7, true, ""
 			if v != nil {
 				n, ok, why = Int(v)
@@ -296,7 +303,7 @@ var rdsRules = []*Rule{
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
 			v, set := Prop(r, "PubliclyAccessible")
 			if !set {
-				group, _ := c.instanceSetting(r, "DBSubnetGroupName", "DBSubnetGroupName")
+				group := c.instanceSetting(r, "DBSubnetGroupName", "DBSubnetGroupName")
 				if group == nil {
 					return one(r, "Properties.PubliclyAccessible", "not set and no DB subnet group: in the default VPC the instance is public")
 				}
