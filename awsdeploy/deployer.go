@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
@@ -31,7 +32,9 @@ type Deployer struct {
 	CloudTrail *cloudtrail.Client
 	Config     *configservice.Client
 	GuardDuty  *guardduty.Client
-	Region     string
+	// SecretsManager reads the master secret for psql.
+	SecretsManager *secretsmanager.Client
+	Region         string
 
 	// Poll is how often stack status and events are read (CloudFormation's own waiters use
 	// 5 to 30 seconds); ChangeSetPoll the same for change sets.
@@ -56,16 +59,17 @@ func New(cfg aws.Config) *Deployer {
 				o.UsePathStyle = true
 			}
 		}),
-		STS:           sts.NewFromConfig(cfg),
-		RDS:           rds.NewFromConfig(cfg),
-		CloudTrail:    cloudtrail.NewFromConfig(cfg),
-		Config:        configservice.NewFromConfig(cfg),
-		GuardDuty:     guardduty.NewFromConfig(cfg),
-		Region:        cfg.Region,
-		Poll:          5 * time.Second,
-		ChangeSetPoll: 2 * time.Second,
-		View:          progress.New(io.Discard, progress.Options{}),
-		Out:           io.Discard,
+		STS:            sts.NewFromConfig(cfg),
+		RDS:            rds.NewFromConfig(cfg),
+		CloudTrail:     cloudtrail.NewFromConfig(cfg),
+		Config:         configservice.NewFromConfig(cfg),
+		GuardDuty:      guardduty.NewFromConfig(cfg),
+		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		Region:         cfg.Region,
+		Poll:           5 * time.Second,
+		ChangeSetPoll:  2 * time.Second,
+		View:           progress.New(io.Discard, progress.Options{}),
+		Out:            io.Discard,
 	}
 }
 

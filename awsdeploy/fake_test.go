@@ -612,7 +612,25 @@ func TestFakeLargeTemplateGoesThroughS3(t *testing.T) {
 	if c.Get("TemplateBody") != "" || !strings.HasPrefix(c.Get("TemplateURL"), "https://"+bucket+".s3.eu-west-1.amazonaws.com/apgstack/templates/apg-db-") {
 		t.Errorf("template passed as body %d bytes, URL %q", len(c.Get("TemplateBody")), c.Get("TemplateURL"))
 	}
-	// Without a bucket it fails clearly before any change set.
+	// Without a bucket, a template whose compact JSON fits goes inline as JSON.
+	h3 := newFakeHarness(t)
+	list = testStacks(false)
+	var tags []any
+	for i := 0; i < 400; i++ { // YAML's indentation makes this larger than compact JSON
+		tags = append(tags, cft.Tag("k", "v"))
+	}
+	list[0].Template.Description = strings.Repeat("x", 38000)
+	list[0].Template.AddResource("Padding", "AWS::EC2::Subnet", map[string]any{"VpcId": cft.Ref("VPC"), "Tags": tags})
+	if y, _ := list[0].Template.YAML(); len(y) <= MaxTemplateBody {
+		t.Fatalf("test template is only %d bytes", len(y))
+	}
+	if _, err := h3.up(t, list[:1], UpOptions{}); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	if c := h3.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateBody"), "{") || len(c.Get("TemplateBody")) > MaxTemplateBody {
+		t.Errorf("template body %d bytes starting %q", len(c.Get("TemplateBody")), c.Get("TemplateBody")[:10])
+	}
+	// Without a bucket, and too large even as JSON, it fails clearly before any change set.
 	h2 := newFakeHarness(t)
 	list = testStacks(false)
 	list[0].Template.Description = strings.Repeat("x", 60000)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,6 +240,15 @@ func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket 
 		return aws.String(string(b)), nil, nil
 	}
 	if bucket == "" {
+		// No bucket to upload to: the same template as compact JSON is about a tenth smaller
+		// than YAML, which may be enough.
+		if j, err := st.Template.JSON(); err == nil {
+			var c bytes.Buffer
+			if json.Compact(&c, j) == nil && c.Len() <= MaxTemplateBody {
+				d.msg("%s: template sent as compact JSON (%d bytes; the YAML is %d, over the %d-byte limit for inline templates)", st.Name, c.Len(), len(b), MaxTemplateBody)
+				return aws.String(c.String()), nil, nil
+			}
+		}
 		return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates: set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, d.Region)
 	}
 	sum := sha256.Sum256(b)

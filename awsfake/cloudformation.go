@@ -410,6 +410,8 @@ func (f *Fake) createResource(s *stack, d resDef) *resource {
 		f.clusters[c.id] = c
 	case "AWS::SecretsManager::Secret":
 		r.physical = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s-%s", f.Region, f.Account, s.name, d.logical, suffix)
+		// What GenerateSecretString makes: the template's username and a generated password.
+		f.secrets[r.physical] = `{"username":"pgadmin","password":"fake-generated-password"}`
 	case "AWS::CloudFormation::Stack":
 		n := f.newStack(fmt.Sprintf("%s-%s-%s", s.name, d.logical, suffix), s.id)
 		r.physical = n.id

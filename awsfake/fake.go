@@ -69,6 +69,7 @@ type Fake struct {
 	clusters   map[string]*cluster
 	snapshots  []*snapshot
 	failures   map[string]string // stack/logicalID -> failure reason
+	secrets    map[string]string // ARN -> SecretString
 }
 
 // New starts a fake and stops it when the test ends.
@@ -83,6 +84,7 @@ func New(t testing.TB) *Fake {
 		buckets:    map[string]map[string][]byte{},
 		clusters:   map[string]*cluster{},
 		failures:   map[string]string{},
+		secrets:    map[string]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
@@ -205,6 +207,13 @@ func (f *Fake) PutStack(name, status, templateBody string, params map[string]str
 	return nil
 }
 
+// PutSecretValue sets a secret's value (a secret the stacks created, by ARN).
+func (f *Fake) PutSecretValue(arn, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[arn] = value
+}
+
 // ClusterState is what a test can read or set of a DB cluster.
 type ClusterState struct {
 	ID                 string
@@ -267,7 +276,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveQuery(w, r, service)
 	case "s3":
 		f.serveS3(w, r)
-	case "cloudtrail", "config":
+	case "cloudtrail", "config", "secretsmanager":
 		f.serveJSON(w, r, service)
 	case "guardduty":
 		f.serveGuardDuty(w, r)
@@ -535,6 +544,15 @@ func (f *Fake) serveJSON(w http.ResponseWriter, r *http.Request, service string)
 			recs = append(recs, map[string]any{"name": "default", "recording": true, "lastStatus": "SUCCESS"})
 		}
 		out = map[string]any{"ConfigurationRecordersStatus": recs}
+	case "GetSecretValue":
+		id := form.Get("SecretId")
+		v, ok := f.secrets[id]
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			out = map[string]any{"__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret."}
+			break
+		}
+		out = map[string]any{"ARN": id, "Name": id[strings.LastIndex(id, ":")+1:], "SecretString": v, "VersionId": "fake-version", "VersionStages": []string{"AWSCURRENT"}}
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 		out = map[string]any{"__type": "UnknownOperationException", "message": "not faked: " + action}

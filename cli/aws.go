@@ -4,15 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/awsdeploy"
 	"github.com/apgstack/apgstack/lambdazip"
+	"github.com/apgstack/apgstack/local"
 	"github.com/apgstack/apgstack/progress"
+	"github.com/apgstack/apgstack/rdsca"
 	"github.com/apgstack/apgstack/stacks"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +30,7 @@ func init() {
 	runAWSUp = awsUp
 	runAWSDown = awsDown
 	runAWSStatus = awsStatus
+	runAWSPSQL = awsPSQL
 }
 
 // awsPoll is how often stacks are polled (tests make it short).
@@ -259,4 +268,126 @@ func awsStatus(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 		}
 	}
 	return nil
+}
+
+// The ssh program, and the TLS mode psql is given (tests use a stand-in ssh and a server
+// without the RDS certificate).
+var sshProgram, awsPSQLSSLMode = "ssh", "verify-full"
+
+// awsPSQL opens psql on the cluster (or reader) endpoint through an SSH tunnel via the bastion:
+// the cluster lives in private subnets. The password comes from the master secret and reaches
+// psql in a 0600 password file; TLS is verified against the Amazon RDS CA bundle for the
+// endpoint's own name (PGHOST is the endpoint, PGHOSTADDR the tunnel).
+func awsPSQL(cmd *cobra.Command, a *App, cfg apgstack.Config, reader bool, args []string) error {
+	ctx := cmd.Context()
+	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	if err != nil {
+		return err
+	}
+	st, err := d.Status(ctx, stackRefs(cfg))
+	if err != nil {
+		return awsExit(err)
+	}
+	ep, err := awsdeploy.EndpointFrom(st, reader)
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	user, password, err := d.MasterCredentials(ctx, ep.SecretArn)
+	if err != nil {
+		return awsExit(err)
+	}
+	if user == "" {
+		user = ep.User
+	}
+	bin, err := local.PSQLBinary()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "apgstack-psql-*") // 0700
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ca := filepath.Join(dir, "rds-ca-bundle.pem")
+	if err := os.WriteFile(ca, rdsca.PEM(), 0o600); err != nil {
+		return err
+	}
+	port, stop, err := openTunnel(ctx, a, ep)
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	defer stop()
+	pass := filepath.Join(dir, "pgpass")
+	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
+	line := fmt.Sprintf("*:%d:%s:%s:%s\n", port, esc.Replace(ep.DBName), esc.Replace(user), esc.Replace(password))
+	if err := os.WriteFile(pass, []byte(line), 0o600); err != nil {
+		return err
+	}
+	c := exec.CommandContext(ctx, bin, args...)
+	c.Stdin, c.Stdout, c.Stderr = a.Stdin, a.Stdout, a.Stderr
+	c.Env = append(withoutPG(os.Environ()),
+		"PGHOST="+ep.Host, "PGHOSTADDR=127.0.0.1", "PGPORT="+strconv.Itoa(port),
+		"PGDATABASE="+ep.DBName, "PGUSER="+user, "PGSSLMODE="+awsPSQLSSLMode, "PGSSLROOTCERT="+ca,
+		"PGPASSFILE="+pass, "PGAPPNAME=apgstack-psql", "PGCONNECT_TIMEOUT=15")
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return Exit(ee.ExitCode(), errors.New("psql failed"))
+		}
+		return err
+	}
+	return nil
+}
+
+// openTunnel forwards a free local port to the endpoint through the bastion, with the bastion's
+// own SSHCommand, and returns once the port answers.
+func openTunnel(ctx context.Context, a *App, ep awsdeploy.Endpoint) (int, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	words := ep.SSH[1:] // without "ssh"; the destination is the last word
+	argv := append(append([]string{}, words[:len(words)-1]...), "-N",
+		"-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s:%s", port, ep.Host, ep.Port), words[len(words)-1])
+	c := exec.Command(sshProgram, argv...)
+	c.Stdout, c.Stderr = io.Discard, a.Stderr
+	if err := c.Start(); err != nil {
+		return 0, nil, fmt.Errorf("start the SSH tunnel through the bastion: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	exited := false
+	stop := func() {
+		if !exited {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			<-done
+			exited = true
+		}
+	}
+	fmt.Fprintf(a.Stderr, "tunnel: 127.0.0.1:%d -> %s:%s through %s\n", port, ep.Host, ep.Port, words[len(words)-1])
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			exited = true
+			return 0, nil, fmt.Errorf("the SSH tunnel through the bastion ended (%v): the key file that SSHCommand names must be here, and the bastion must admit this address (bastion.remoteAccessCIDR)", err)
+		case <-ctx.Done():
+			stop()
+			return 0, nil, ctx.Err()
+		case <-deadline.C:
+			stop()
+			return 0, nil, errors.New("the SSH tunnel through the bastion did not open within 30s")
+		case <-tick.C:
+			if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond); err == nil {
+				conn.Close()
+				return port, stop, nil
+			}
+		}
+	}
 }

@@ -64,7 +64,8 @@ func runAWSCtx(t *testing.T, ctx context.Context, args ...string) (code int, std
 		t.Fatal(err)
 	}
 	base := []string{"--config", cfgPath, "--target", "aws", "--set", "target.aws.region=eu-west-1"}
-	root.SetArgs(append(args, base...))
+	// The command first, then the common flags, then the rest (which may end in -- psql args).
+	root.SetArgs(append(append([]string{args[0]}, base...), args[1:]...))
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		errb.WriteString("apgstack: " + err.Error() + "\n")
