@@ -350,6 +350,24 @@ func TestFakeFailedUpdateRollsBack(t *testing.T) {
 	}
 }
 
+func TestFakeRootCauseInsideTheRotationNestedStack(t *testing.T) {
+	h := newFakeHarness(t)
+	h.f.FailResource(dbName, "SecretRotationScheduleRotationApplication/RotationLambda",
+		"Resource handler returned message: \"Subnet ids are not in the same VPC\"")
+	_, err := h.up(t, testStacks(false), UpOptions{})
+	var se *StackError
+	if !errors.As(err, &se) || se.Cause == nil {
+		t.Fatalf("err = %v\n%s", err, h.log)
+	}
+	if se.Cause.LogicalID != "RotationLambda" || !strings.Contains(se.Cause.Reason, "Subnet ids are not in the same VPC") ||
+		!strings.Contains(se.Cause.Stack, "SecretRotationScheduleRotationApplication") {
+		t.Errorf("root cause %+v", se.Cause)
+	}
+	if !strings.Contains(err.Error(), "[in nested stack ") {
+		t.Errorf("message %q", err)
+	}
+}
+
 func TestFakeRootCauseSkipsCancellations(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
 	events := []progress.Event{

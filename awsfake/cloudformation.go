@@ -469,6 +469,35 @@ func (f *Fake) nestedFinish(s *stack, r *resource, verb string) {
 	}
 }
 
+// nestedFailure fails a nested stack's create when a test asked for one of its resources
+// (FailResource(parent, "<NestedLogicalID>/<ResourceID>", reason)): the resource fails inside the
+// nested stack, which rolls back, and the parent's resource fails with CloudFormation's
+// "Embedded stack" message.
+func (f *Fake) nestedFailure(s *stack, t task) (string, bool) {
+	r := s.resource(t.def.logical)
+	n := f.stacks[r.physical]
+	if n == nil {
+		return "", false
+	}
+	for _, d := range nestedResources {
+		key := s.name + "/" + t.def.logical + "/" + d.logical
+		reason, ok := f.failures[key]
+		if !ok {
+			continue
+		}
+		delete(f.failures, key)
+		f.event(n, d.logical, d.typ, n.physical(d), "CREATE_FAILED", reason)
+		f.stackEvent(n, "ROLLBACK_IN_PROGRESS", fmt.Sprintf("The following resource(s) failed to create: [%s]. Rollback requested by user.", d.logical))
+		for _, other := range n.resources {
+			f.event(n, other.logical, other.typ, other.physical, "DELETE_COMPLETE", "")
+		}
+		n.resources = nil
+		f.stackEvent(n, "ROLLBACK_COMPLETE", "")
+		return fmt.Sprintf("Embedded stack %s was not successfully created: The following resource(s) failed to create: [%s]. ", n.id, d.logical), true
+	}
+	return "", false
+}
+
 // ---- operations ----
 
 type task struct {
@@ -512,7 +541,11 @@ func (f *Fake) advance(s *stack) {
 		}
 		if op.k >= 1 {
 			t := op.tasks[op.k-1]
-			if reason, fail := f.failures[s.name+"/"+t.def.logical]; fail {
+			reason, fail := f.failures[s.name+"/"+t.def.logical]
+			if !fail && t.def.typ == "AWS::CloudFormation::Stack" && t.action == "Add" {
+				reason, fail = f.nestedFailure(s, t)
+			}
+			if fail {
 				delete(f.failures, s.name+"/"+t.def.logical)
 				f.event(s, t.def.logical, t.def.typ, s.physical(t.def), verbs[t.action][2], reason)
 				if op.k < len(op.tasks) {

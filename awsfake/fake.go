@@ -138,7 +138,9 @@ func (f *Fake) Object(bucket, key string) ([]byte, bool) {
 	return b, ok
 }
 
-// FailResource makes the next create or update of a resource fail with reason.
+// FailResource makes the next create or update of a resource fail with reason. For a resource
+// inside a nested stack, name it "<NestedStackLogicalID>/<LogicalID>" (the nested stacks hold
+// RotationLambdaRole and RotationLambda).
 func (f *Fake) FailResource(stackName, logicalID, reason string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
