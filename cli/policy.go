@@ -214,10 +214,8 @@ func validatePolicy(a *App, cmd *cobra.Command, files map[string]*cft.Template) 
 	return runPolicy(a, a.Stdout, files, opts, format)
 }
 
-// synthPolicyFails makes unsuppressed policy errors fail synth. It is off while the network
-// stack's ACL ephemeral rules still include port 3389 (EC2-007, reported to the lead): synth
-// prints the findings but exits 0 until that is fixed; then flip it on.
-const synthPolicyFails = false
+// synthPolicyFails makes unsuppressed policy errors fail synth: our own templates must pass.
+const synthPolicyFails = true
 
 // synthPolicy checks the templates synth has just written, for every stage, with the parameter
 // values it wrote beside them. Findings go to stderr (synth's stdout lists paths).

@@ -72,9 +72,4 @@ func variantsOf(t *cft.Template, values map[string]string) []map[string]string {
 
 // knownIssues are errors our own templates have that were reported to the lead and belong to
 // other issues' files; each entry says what was reported. The test logs them instead of failing.
-var knownIssues = map[string]string{
-	// The ephemeral-port return rules (1024-65535 from 0.0.0.0/0) include 3389, which Security Hub
-	// EC2.21 flags; splitting them into 1024-3388 and 3390-65535 keeps return traffic and passes.
-	"network EC2-007 NetworkAclEntryInPublicEphemeral":  "network ACL ephemeral range includes RDP 3389",
-	"network EC2-007 NetworkAclEntryInPrivateEphemeral": "network ACL ephemeral range includes RDP 3389",
-}
+var knownIssues = map[string]string{}

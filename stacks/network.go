@@ -36,6 +36,7 @@ const (
 	portHTTP  = 80
 	portHTTPS = 443
 	// The range AWS recommends for return traffic: NAT gateways and Lambda use 1024-65535.
+	portRDP       = 3389
 	ephemeralLow  = 1024
 	ephemeralHigh = 65535
 	dbPortLow     = 1150 // DBPort's lower bound in the database stack (1150-65535)
@@ -74,8 +75,12 @@ var publicACLRules = []aclRule{
 		Why: "HTTPS from the private tier to the NAT gateways"},
 	{Name: "HTTPFromVPC", Number: 120, Protocol: protoTCP, From: portHTTP, To: portHTTP, CIDR: vpcCIDR, Peer: peerVPC,
 		Why: "HTTP from the private tier to the NAT gateways (package repositories)"},
-	{Name: "Ephemeral", Number: 130, Protocol: protoTCP, From: ephemeralLow, To: ephemeralHigh, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
+	// Return traffic comes from anywhere, so the ephemeral range skips RDP (3389): no ACL admits
+	// 22 or 3389 from 0.0.0.0/0 (Security Hub EC2.21).
+	{Name: "Ephemeral", Number: 130, Protocol: protoTCP, From: ephemeralLow, To: portRDP - 1, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "return traffic: replies to the NAT gateways and to the bastion's own connections, and from the private tier"},
+	{Name: "EphemeralAboveRDP", Number: 135, Protocol: protoTCP, From: portRDP + 1, To: ephemeralHigh, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
+		Why: "return traffic, the rest of the ephemeral range"},
 	{Name: "PathMTU", Number: 140, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
 	{Name: "Ping", Number: 150, Protocol: protoICMP, ICMPType: 8, ICMPCode: -1, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
@@ -102,8 +107,10 @@ var privateACLRules = []aclRule{
 		Why: "PostgreSQL from the bastion and the Lambdas: DBPort is a database-stack parameter (1150-65535) and several database stacks share this network"},
 	{Name: "HTTPSFromVPC", Number: 110, Protocol: protoTCP, From: portHTTPS, To: portHTTPS, CIDR: vpcCIDR, Peer: peerVPC,
 		Why: "HTTPS to the Secrets Manager interface endpoint"},
-	{Name: "Ephemeral", Number: 120, Protocol: protoTCP, From: ephemeralLow, To: ephemeralHigh, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
+	{Name: "Ephemeral", Number: 120, Protocol: protoTCP, From: ephemeralLow, To: portRDP - 1, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "return traffic through the NAT gateways and the S3 gateway endpoint (its source is an internet or S3 address)"},
+	{Name: "EphemeralAboveRDP", Number: 125, Protocol: protoTCP, From: portRDP + 1, To: ephemeralHigh, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
+		Why: "return traffic, the rest of the ephemeral range"},
 	{Name: "PathMTU", Number: 130, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
 
@@ -204,8 +211,9 @@ func networkTemplate() *cft.Template {
 		Description:           "Specify the 2nd Octet of IPv4 CIDR block for the VPC (10.XXX.0.0/16) in the range [0-255]",
 		ConstraintDescription: "Must be in the range [0-255]",
 		MinValue:              cft.Float(0), MaxValue: cft.Float(255)})
-	t.AddParameter(&cft.Parameter{Name: "RemoteAccessCIDR", Type: "String", Default: "0.0.0.0/0",
-		Description:           "CIDR block the public network ACL admits to SSH (port 22); the bastion's security group admits its own RemoteAccessCIDR only, so 0.0.0.0/0 here leaves the narrowing to it",
+	// No default: a template launched as it is must not open SSH to the world.
+	t.AddParameter(&cft.Parameter{Name: "RemoteAccessCIDR", Type: "String",
+		Description:           "CIDR block the public network ACL admits to SSH (port 22) and ping; give the bastion stack's RemoteAccessCIDR",
 		AllowedPattern:        apgstack.CIDRPattern.String(),
 		ConstraintDescription: "CIDR block parameter must be in the form x.x.x.x/x",
 		MinLength:             cft.Int(9), MaxLength: cft.Int(18)})

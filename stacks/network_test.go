@@ -103,11 +103,11 @@ func TestNetworkParameters(t *testing.T) {
 		t.Errorf("FlowLogsRetentionInDays: %+v", f)
 	}
 	r := tpl.Parameter("RemoteAccessCIDR")
-	if r == nil || r.Default != "0.0.0.0/0" {
-		t.Errorf("RemoteAccessCIDR must default to 0.0.0.0/0 so the template launches as it is: %+v", r)
+	if r == nil || r.Default != nil {
+		t.Errorf("RemoteAccessCIDR must have no default, so that no launch opens SSH to the world by accident: %+v", r)
 	}
-	// A console user can launch it with no parameter given.
-	if _, err := tpl.Evaluate(nil); err != nil {
+	// A console user gives RemoteAccessCIDR and nothing else.
+	if _, err := tpl.Evaluate(map[string]string{"RemoteAccessCIDR": "203.0.113.0/24"}); err != nil {
 		t.Errorf("defaults do not resolve: %v", err)
 	}
 }
@@ -123,7 +123,7 @@ func TestNetworkSubnetBlocks(t *testing.T) {
 	}
 	for _, classB := range []int{0, 17, 255} {
 		t.Run("ClassB="+strconv.Itoa(classB), func(t *testing.T) {
-			ev, err := tpl.Evaluate(map[string]string{"ClassB": strconv.Itoa(classB)})
+			ev, err := tpl.Evaluate(map[string]string{"ClassB": strconv.Itoa(classB), "RemoteAccessCIDR": "203.0.113.0/24"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +211,7 @@ func TestNetworkOutputs(t *testing.T) {
 	if len(tpl.Outputs) != len(want) {
 		t.Errorf("%d outputs, want %d", len(tpl.Outputs), len(want))
 	}
-	ev, err := tpl.Evaluate(nil)
+	ev, err := tpl.Evaluate(map[string]string{"RemoteAccessCIDR": "203.0.113.0/24"})
 	if err != nil {
 		t.Fatal(err)
 	}
