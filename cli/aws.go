@@ -36,9 +36,9 @@ func init() {
 // awsPoll is how often stacks are polled (tests make it short).
 var awsPoll, awsChangeSetPoll = 5 * time.Second, 2 * time.Second
 
-// AddAWSFlags adds the flags of the AWS target to a command: --profile and --region everywhere,
+// addAWSFlags adds the flags of the AWS target to a command: --profile and --region everywhere,
 // --dry-run on up, --disable-deletion-protection on down. The hooks read them when present.
-func AddAWSFlags(cmd *cobra.Command) {
+func addAWSFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	if f.Lookup("profile") == nil {
 		f.String("profile", "", "target aws: the AWS profile (overrides target.aws.profile and AWS_PROFILE)")

@@ -56,7 +56,7 @@ func runAWSCtx(t *testing.T, ctx context.Context, args ...string) (code int, std
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "up", "down", "status":
-			AddAWSFlags(c)
+			addAWSFlags(c)
 		}
 	}
 	cfgPath := filepath.Join(t.TempDir(), "apgstack.yaml")

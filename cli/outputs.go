@@ -85,6 +85,6 @@ local target the twin's outputs. --output json prints the same as JSON.`,
 		},
 	}
 	lf.add(cmd)
-	AddAWSFlags(cmd)
+	addAWSFlags(cmd)
 	return cmd
 }
