@@ -149,7 +149,15 @@ func Handler(b Backend) http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, struct{}{})
 	})
+	if ra, ok := b.(RouteAdder); ok {
+		ra.AddRoutes(mux)
+	}
 	return mux
+}
+
+// RouteAdder is a Backend that serves more routes (backups, snapshots, metrics).
+type RouteAdder interface {
+	AddRoutes(mux *http.ServeMux)
 }
 
 // Error is the body of a failed request.

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apgstack/apgstack/runas"
@@ -218,12 +219,15 @@ func (r *Repo) configArgs() []string {
 }
 
 // ArchiveCommand is the server's archive_command: each WAL segment pushed into the repository.
+// The server runs it in its data directory, and pgBackRest insists that directory is pg1-path:
+// giving it as the working directory lets the same command serve whichever instance is the
+// writer, before and after a failover.
 func (r *Repo) ArchiveCommand() string {
 	parts := []string{shellQuote(r.bin)}
 	for _, a := range r.configArgs() {
 		parts = append(parts, shellQuote(a))
 	}
-	return strings.Join(append(parts, "archive-push", "%p"), " ")
+	return strings.Join(append(parts, `--pg1-path="$(pwd -P)"`, "archive-push", "%p"), " ")
 }
 
 // shellQuote quotes s for sh unless it is plainly safe (the common case keeps the command readable).
@@ -242,7 +246,7 @@ func (r *Repo) run(ctx context.Context, command string, args ...string) ([]byte,
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err := runGroup(cmd)
 	r.log.Debug("pgbackrest", "command", command, "args", args, "took", time.Since(start), "err", err)
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String() + "\n" + stdout.String())
@@ -330,4 +334,31 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) error {
 // FormatTarget renders a moment as recovery_target_time wants it (UTC, microseconds).
 func FormatTarget(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05.000000") + "+00"
+}
+
+// runGroup runs cmd in a process group of its own. When its context is cancelled (the
+// supervisor stops) the whole group gets SIGTERM — pgBackRest's worker processes and
+// pg_basebackup's WAL streamer included, which a SIGKILL of the leader alone would orphan — and
+// runGroup returns only once every process of the group has gone.
+func runGroup(cmd *exec.Cmd) error {
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	err := cmd.Wait()
+	pgid := cmd.Process.Pid
+	deadline, killed := time.Now().Add(30*time.Second), false
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			if killed {
+				break // only zombies can be left; their parent reaps them
+			}
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			deadline, killed = time.Now().Add(5*time.Second), true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
 }

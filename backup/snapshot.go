@@ -217,7 +217,7 @@ func (s *Snapshots) run(ctx context.Context, bin string, args ...string) error {
 	cmd := s.Acct.Command(ctx, bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	if err := runGroup(cmd); err != nil {
 		return fmt.Errorf("%s: %w: %s", filepath.Base(bin), err, strings.TrimSpace(out.String()))
 	}
 	return nil

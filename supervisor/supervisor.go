@@ -55,6 +55,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// ExtraSettings are postgresql.conf settings of other features (WAL archiving, ...).
 	ExtraSettings []postgres.GUC
+	// Monitoring tunes the sampler, alarms and notifications (monitoring.go).
+	Monitoring MonitoringOptions
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -85,6 +87,8 @@ type Supervisor struct {
 	readerEP  *endpoint.Proxy
 	failed    map[string]string // instance -> why it is not running
 	syncMark  int64             // WAL position a re-named synchronous reader must flush past
+
+	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, monitoring.go)
 
 	shutdownOnce sync.Once
 	shutdown     chan struct{}
@@ -126,6 +130,8 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	}
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
+	stopOps := s.startOperations(ctx)
+	defer stopOps()
 	if ready != nil {
 		ready(s.Status(ctx))
 	}
@@ -204,6 +210,7 @@ func (s *Supervisor) event(ev api.Event) {
 	if err := s.events.add(ev); err != nil {
 		s.log.Warn("event log", "err", err)
 	}
+	s.ops.notifyEvent(s.cfg.Database.StackName, ev)
 	s.log.Info("event", "source", ev.SourceID, "category", ev.Category, "message", ev.Message)
 }
 
@@ -312,9 +319,15 @@ func (s *Supervisor) start(ctx context.Context) error {
 	cert, _ := os.ReadFile(tlsFiles.Cert)
 	key, _ := os.ReadFile(tlsFiles.Key)
 
+	if err := s.prepareOperations(ctx); err != nil {
+		return err
+	}
 	writer := s.writerState()
 	w, err := s.startWriter(ctx, writer, cert, key)
 	if err != nil {
+		return err
+	}
+	if err := s.awaitRestored(ctx, w); err != nil {
 		return err
 	}
 	if err := s.firstCreation(ctx, w, master); err != nil {

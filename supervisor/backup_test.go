@@ -1,0 +1,255 @@
+package supervisor
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/api"
+	"github.com/apgstack/apgstack/backup"
+	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/client"
+	"github.com/apgstack/apgstack/notify/notifytest"
+	"github.com/jackc/pgx/v5"
+)
+
+// upWith runs a supervisor in-process with monitoring options until the test ends.
+func upWith(t *testing.T, cfg apgstack.Config, dir string, mon MonitoringOptions) *twin {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tw := &twin{cfg: cfg, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan api.Status, 1)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() {
+		tw.done <- Run(ctx, Options{Config: cfg, StateDir: dir, Log: log, PollInterval: 200 * time.Millisecond, Monitoring: mon},
+			func(st api.Status) { ready <- st })
+	}()
+	select {
+	case tw.status = <-ready:
+	case err := <-tw.done:
+		cancel()
+		t.Fatalf("supervisor failed: %v", err)
+	}
+	t.Cleanup(tw.down)
+	return tw
+}
+
+func (tw *twin) call(t *testing.T, method, path string, in, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := client.New(Layout{Root: tw.dir}.Socket()).Call(ctx, method, path, in, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rowIDs(t *testing.T, c *pgx.Conn) []int {
+	t.Helper()
+	rows, err := c.Query(context.Background(), "SELECT id FROM t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// waitFor polls cond until it holds; the bound only stops a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hasEvent(t *testing.T, dir, sourceType, sourceID, category, text string) bool {
+	t.Helper()
+	evs, err := ReadEvents(Layout{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(evs, func(e api.Event) bool {
+		return e.SourceType == sourceType && (sourceID == "" || e.SourceID == sourceID) && e.Category == category && strings.Contains(e.Message, text)
+	})
+}
+
+// TestPointInTimeRestoreAndFinalSnapshot backs up a running twin, restores it to a moment into a
+// new twin (rows before the moment there, after it not, the source unchanged), then takes a final
+// snapshot, stops the source and creates a third twin from the snapshot (DBSnapshotName).
+func TestPointInTimeRestoreAndFinalSnapshot(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, "dev")
+	dir := stateDir(t)
+	src := upWith(t, cfg, dir, MonitoringOptions{SampleInterval: 200 * time.Millisecond})
+
+	var info backup.Info
+	src.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Full}, &info)
+	if len(info.Backups) == 0 || info.Cipher != "aes-256-cbc" {
+		t.Fatalf("backup info: %+v", info)
+	}
+	if !hasEvent(t, dir, bestpractice.SourceCluster, cfg.Database.StackName, "notification", "full backup completed") {
+		t.Fatal("no backup event")
+	}
+	conn := mustConnect(t, src, cfg.Database.Port)
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	var moment time.Time
+	if err := conn.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&moment); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	src.call(t, http.MethodPost, PathArchive, nil, nil)
+
+	// The Prometheus endpoint serves the writer's metrics.
+	var rep MetricsReport
+	waitFor(t, "a metrics sample", func() bool {
+		src.call(t, http.MethodGet, PathMetrics, nil, &rep)
+		return len(rep.Samples) > 0
+	})
+	if rep.Endpoint == "" || len(rep.Alarms) != len(bestpractice.Alarms)*len(bestpractice.Roles) {
+		t.Fatalf("metrics report: %+v", rep)
+	}
+	resp, err := http.Get(rep.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(rep.Endpoint, "http://127.0.0.1:") || !strings.Contains(string(body), `apgstack_free_local_storage_bytes{cluster="`+cfg.Database.StackName+`",instance="instance1",role="WRITER"}`) {
+		t.Fatalf("Prometheus endpoint %s:\n%s", rep.Endpoint, body)
+	}
+
+	// Point-in-time restore into a new twin beside the source.
+	pitrDir := filepath.Join(filepath.Dir(dir), "restored")
+	if _, err := RestoreToTime(ctx, RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: pitrDir, Time: moment}); err != nil {
+		t.Fatal(err)
+	}
+	pitrCfg := testConfig(t, "dev")
+	pitrCfg.Database.StackName = "restored"
+	pitr := upWith(t, pitrCfg, pitrDir, MonitoringOptions{})
+	pc := mustConnect(t, pitr, pitrCfg.Database.Port)
+	if got := rowIDs(t, pc); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("restored to %s: rows %v, want [1 2]", moment.Format(time.RFC3339Nano), got)
+	}
+	if _, err := pc.Exec(ctx, "INSERT INTO t VALUES (10)"); err != nil {
+		t.Fatalf("restored cluster does not take writes: %v", err)
+	}
+	if got := rowIDs(t, conn); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("source rows %v, want [1 2 3]", got)
+	}
+	if !hasEvent(t, pitrDir, bestpractice.SourceCluster, "restored", "notification", "cluster restored from") {
+		t.Fatal("no restore event in the new twin")
+	}
+	pc.Close(ctx)
+	pitr.down()
+
+	// A final snapshot, as `down` takes it; then a new twin from it.
+	var sn backup.Snapshot
+	src.call(t, http.MethodPost, PathSnapshots, SnapshotRequest{Name: "final-one", Kind: "final"}, &sn)
+	if sn.Kind != "final" || sn.Cluster != cfg.Database.StackName {
+		t.Fatalf("snapshot %+v", sn)
+	}
+	conn.Close(ctx)
+	src.down()
+	assertNothingRuns(t, dir)
+
+	snapCfg := testConfig(t, "dev")
+	snapCfg.Database.StackName = "from-snapshot"
+	snapCfg.Database.SnapshotName = "final-one"
+	snapDir := filepath.Join(filepath.Dir(dir), "from-snapshot")
+	fromSnap := upWith(t, snapCfg, snapDir, MonitoringOptions{})
+	sc := mustConnect(t, fromSnap, snapCfg.Database.Port) // the master password is this twin's own secret
+	if got := rowIDs(t, sc); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("rows from the snapshot %v, want [1 2 3]", got)
+	}
+	if !hasEvent(t, snapDir, bestpractice.SourceCluster, "from-snapshot", "notification", "restored from snapshot final-one") {
+		t.Fatal("no snapshot restore event")
+	}
+}
+
+// TestParameterChangeEvents restarts a twin with another pgaudit.log and finds the parameter
+// group and instance configuration change events.
+func TestParameterChangeEvents(t *testing.T) {
+	cfg := testConfig(t, "dev")
+	dir := stateDir(t)
+	tw := upWith(t, cfg, dir, MonitoringOptions{})
+	tw.down()
+	if hasEvent(t, dir, bestpractice.SourceParameterGroup, "", "configuration change", "") {
+		t.Fatal("configuration change reported at creation")
+	}
+	cfg.Database.PgauditLog = "ddl"
+	tw = upWith(t, cfg, dir, MonitoringOptions{})
+	if !hasEvent(t, dir, bestpractice.SourceParameterGroup, cfg.Database.StackName+"-instance-parameters", "configuration change", `pgaudit.log "ddl,role" -> "ddl"`) {
+		t.Fatal("no parameter group configuration change event")
+	}
+	if !hasEvent(t, dir, bestpractice.SourceInstance, "instance1", "configuration change", "changed parameters") {
+		t.Fatal("no instance configuration change event")
+	}
+	for _, e := range mustEvents(t, dir) {
+		if !slices.Contains(bestpractice.EventCategories[e.SourceType], e.Category) {
+			t.Errorf("event outside the subscribed categories: %+v", e)
+		}
+	}
+	var got string
+	if err := mustConnect(t, tw, cfg.Database.Port).QueryRow(context.Background(), "SHOW pgaudit.log").Scan(&got); err != nil || got != "ddl" {
+		t.Fatalf("pgaudit.log %q, %v", got, err)
+	}
+}
+
+func mustEvents(t *testing.T, dir string) []api.Event {
+	t.Helper()
+	evs, err := ReadEvents(Layout{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// TestAlarmNotifiesBySMTP runs a twin whose FreeLocalStorage threshold is above any disk, so the
+// writer's alarm goes to ALARM after five (short) periods; the transition is an event and a mail
+// to the NotificationList through a local SMTP server.
+func TestAlarmNotifiesBySMTP(t *testing.T) {
+	srv, err := notifytest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := testConfig(t, "dev")
+	cfg.Target.Local.SMTP = srv.Addr
+	cfg.Environment.NotificationList = "dba@example.com"
+	dir := stateDir(t)
+	upWith(t, cfg, dir, MonitoringOptions{SampleInterval: 50 * time.Millisecond, AlarmPeriod: 50 * time.Millisecond,
+		AlarmThresholds: map[string]float64{"FreeLocalStorage": 1e18}, NotifyBackoff: 10 * time.Millisecond})
+	waitFor(t, "the alarm event", func() bool {
+		return hasEvent(t, dir, bestpractice.SourceCluster, cfg.Database.StackName, "notification", "FreeLocalStorageAlarmWriter (WRITER role): OK -> ALARM")
+	})
+	waitFor(t, "the alarm mail", func() bool {
+		return slices.ContainsFunc(srv.Messages(), func(m notifytest.Received) bool {
+			return strings.Contains(m.Data, "FreeLocalStorageAlarmWriter") && strings.Contains(m.Data, "OK -> ALARM")
+		})
+	})
+	for _, m := range srv.Messages() {
+		if len(m.To) != 1 || m.To[0] != "dba@example.com" {
+			t.Fatalf("mail to %v", m.To)
+		}
+		pw := (&twin{cfg: cfg, dir: dir}).masterPassword(t)
+		if strings.Contains(m.Data, pw) {
+			t.Fatal("a notification carries the master password")
+		}
+	}
+}
