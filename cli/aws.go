@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -353,7 +355,9 @@ func openTunnel(ctx context.Context, a *App, ep awsdeploy.Endpoint) (int, func()
 		"-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30",
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s:%s", port, ep.Host, ep.Port), words[len(words)-1])
 	c := exec.Command(sshProgram, argv...)
-	c.Stdout, c.Stderr = io.Discard, a.Stderr
+	// ssh's own messages matter when the tunnel fails: keep them for the error.
+	var sshErr lockedBuffer
+	c.Stdout, c.Stderr = io.Discard, &sshErr
 	if err := c.Start(); err != nil {
 		return 0, nil, fmt.Errorf("start the SSH tunnel through the bastion: %w", err)
 	}
@@ -376,7 +380,11 @@ func openTunnel(ctx context.Context, a *App, ep awsdeploy.Endpoint) (int, func()
 		select {
 		case err := <-done:
 			exited = true
-			return 0, nil, fmt.Errorf("the SSH tunnel through the bastion ended (%v): the key file that SSHCommand names must be here, and the bastion must admit this address (bastion.remoteAccessCIDR)", err)
+			msg := sshErr.String()
+			if len(msg) > 600 {
+				msg = msg[len(msg)-600:]
+			}
+			return 0, nil, fmt.Errorf("the SSH tunnel through the bastion ended (%v: %s): the key file that SSHCommand names must be here, and the bastion must admit this address (bastion.remoteAccessCIDR)", err, strings.TrimSpace(msg))
 		case <-ctx.Done():
 			stop()
 			return 0, nil, ctx.Err()
@@ -390,4 +398,22 @@ func openTunnel(ctx context.Context, a *App, ep awsdeploy.Endpoint) (int, func()
 			}
 		}
 	}
+}
+
+// lockedBuffer collects a child's output while other goroutines may read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

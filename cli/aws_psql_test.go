@@ -118,3 +118,18 @@ func TestFakePSQLThroughTheBastion(t *testing.T) {
 		t.Errorf("ssh arguments for the reader:\n%s", args)
 	}
 }
+
+func TestFakePSQLTunnelFailureIsExplained(t *testing.T) {
+	f := awsfake.New(t) // a FAKE of the AWS APIs
+	awsEnv(t, f)
+	saved := sshProgram
+	sshProgram = "false" // an ssh that fails at once, as with a missing key
+	t.Cleanup(func() { sshProgram = saved })
+	if code, _, stderr := runAWS(t, "up", "--yes"); code != ExitOK {
+		t.Fatalf("up: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr := runAWS(t, "psql", "--", "-c", "select 1")
+	if code != ExitFailure || !strings.Contains(stderr, "the SSH tunnel through the bastion ended") || !strings.Contains(stderr, "bastion.remoteAccessCIDR") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
