@@ -430,6 +430,10 @@ func TestFakeStuckStateIsExplained(t *testing.T) {
 	if len(h.f.CallsOf("CreateChangeSet")) != 0 {
 		t.Error("a change set was created for a stuck stack")
 	}
+	st, err := h.d.Status(context.Background(), []StackRef{{stacks.Network, netName}})
+	if err != nil || !strings.Contains(st[0].Hint, "continue-update-rollback") {
+		t.Errorf("status hint: %v %+v", err, st)
+	}
 }
 
 func TestFakeDryRunLeavesNothing(t *testing.T) {
@@ -722,6 +726,12 @@ func TestFakePreflight(t *testing.T) {
 	if ws := h.d.Preflight(context.Background()); len(ws) != 0 {
 		t.Errorf("warnings with everything on: %v", ws)
 	}
+	// A role that may not read GuardDuty gets a warning, not a failure.
+	h.f.Deny = map[string]bool{"guardduty": true}
+	if ws := h.d.Preflight(context.Background()); len(ws) != 1 || !strings.Contains(ws[0].String(), "GuardDuty: could not check") {
+		t.Errorf("warnings = %v", ws)
+	}
+	h.f.Deny = nil
 	for _, a := range []string{"DescribeTrails", "GetTrailStatus", "DescribeConfigurationRecorderStatus", "ListDetectors", "GetDetector"} {
 		if len(h.f.CallsOf(a)) == 0 {
 			t.Errorf("%s not called", a)

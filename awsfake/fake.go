@@ -51,6 +51,9 @@ type Fake struct {
 	EventPageSize int
 	// DenyAuth makes every call fail as with invalid credentials.
 	DenyAuth bool
+	// Deny refuses every call to the named services (e.g. "guardduty") with AccessDenied, as
+	// for a role without those permissions.
+	Deny map[string]bool
 
 	// Preflight state: what the account has switched on.
 	CloudTrailLogging bool // one multi-Region trail, logging when true; no trail when false
@@ -271,6 +274,14 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		queryError(w, http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
+		return
+	}
+	if f.Deny[service] {
+		f.record(Call{Service: service, Action: "denied"})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Amzn-Errortype", "AccessDeniedException")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `{"__type":"AccessDeniedException","message":"User: arn:aws:iam::%s:user/fake is not authorized to perform this action"}`, f.Account)
 		return
 	}
 	switch service {
