@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,23 +36,31 @@ type outcome struct {
 	reconnect int
 	acked     int
 	lost      int
+	paused    time.Duration // switchover: how long the supervisor says the writer endpoint held connections
 }
 
 // opTimeout bounds one connect or transaction of the writing client: a hung server costs it at
 // most this long before it reconnects.
 const opTimeout = 2 * time.Second
 
-// switchoverFunc returns the planned switchover of the supervisor's client when this build has
-// one (the failover work adds it), nil otherwise.
-func (tw *twin) switchoverFunc() func(context.Context) error {
-	c := any(tw.client())
-	switch s := c.(type) {
-	case interface{ Switchover(context.Context) error }:
-		return s.Switchover
-	case interface{ Failover(context.Context) error }:
-		return s.Failover
+// switchoverTo asks the supervisor for a planned switchover (what `apgstack failover` does): the
+// typed client method when this build has it, else the API route. A supervisor without the
+// operation is "not available".
+func (tw *twin) switchoverTo(ctx context.Context) (api.Failover, error) {
+	c := tw.client()
+	var res api.Failover
+	var err error
+	if typed, ok := any(c).(interface {
+		Failover(context.Context, string) (api.Failover, error)
+	}); ok {
+		res, err = typed.Failover(ctx, "")
+	} else {
+		err = c.Call(ctx, http.MethodPost, api.PathFailover, nil, &res)
 	}
-	return nil
+	if err != nil && (strings.Contains(err.Error(), " 404 ") || strings.Contains(err.Error(), " 501 ")) {
+		return res, fmt.Errorf("%w: the supervisor does not offer a planned switchover (%s)", errNotAvailable, strings.TrimSpace(err.Error()))
+	}
+	return res, err
 }
 
 // disrupt runs the writing client on the prod twin, disrupts the writer, and measures.
@@ -106,13 +115,11 @@ func (r *runner) disrupt(ctx context.Context, tw *twin, kind disruption, run int
 		stopped := stopServer(w.PID)
 		defer cont(stopped)
 	case switchover:
-		sw := tw.switchoverFunc()
-		if sw == nil {
-			return out, fmt.Errorf("planned switchover: %w (the supervisor's client has no switchover in this build)", errNotAvailable)
-		}
-		if err := sw(ctx); err != nil {
+		res, err := tw.switchoverTo(ctx)
+		if err != nil {
 			return out, fmt.Errorf("switchover: %w", err)
 		}
+		out.paused = res.Paused
 	}
 	rctx, cancel := context.WithTimeout(ctx, r.s.recoverTimeout)
 	var t1 time.Time
@@ -406,10 +413,11 @@ func switchoverRows(runs int, outs []outcome, err error) []Row {
 	if len(outs) == 0 {
 		return []Row{{Scenario: scenario, Measure: "planned switchover: write unavailability", Result: "not measured", Verdict: failedVerdict(err), Note: errNote(err)}}
 	}
-	var stall []float64
+	var stall, paused []float64
 	beyond, errs, recs := 0, 0, 0
 	for _, o := range outs {
 		stall = append(stall, o.stall.Seconds())
+		paused = append(paused, o.paused.Seconds())
 		errs, recs = max(errs, o.errors), max(recs, o.reconnect)
 		// One broken connection and its reconnect are allowed; anything more is an error beyond.
 		beyond = max(beyond, max(0, o.errors-1)+max(0, o.reconnect-1))
@@ -417,7 +425,7 @@ func switchoverRows(runs int, outs []outcome, err error) []Row {
 	s := Summarize(stall)
 	rows := []Row{
 		{Scenario: scenario, Measure: "planned switchover: write unavailability (longest time without an acknowledged write)", Result: FormatSeconds(s.Median), Spread: SpreadSeconds(s),
-			Target: "< 1 s (every run)", Verdict: verdict(s.Max < 1), Note: runsNote(outs, runs, err) + "; verdict on the worst run"},
+			Target: "< 1 s (every run)", Verdict: verdict(s.Max < 1), Note: runsNote(outs, runs, err) + "; verdict on the worst run; the supervisor reports the writer endpoint paused " + FormatSeconds(Summarize(paused).Median) + " (median)"},
 		{Scenario: scenario, Measure: "errors beyond one reconnect", Result: fmt.Sprint(beyond), Target: "0",
 			Verdict: verdict(beyond == 0), Note: fmt.Sprintf("per run at most %d errors, %d reconnects", errs, recs)},
 		lostRow(scenario, "acknowledged writes lost (switchover)", outs),
