@@ -86,7 +86,7 @@ type settings struct {
 }
 
 func newSettings(quick bool, runs int) settings {
-	s := settings{readyRuns: 5, killRuns: 10, stopRuns: 5, switchRuns: 5, pgbenchRounds: 4, pgbenchSeconds: 15,
+	s := settings{readyRuns: 5, killRuns: 10, stopRuns: 5, switchRuns: 5, pgbenchRounds: 4, pgbenchSeconds: 10,
 		synthIterations: 200, recoverTimeout: 30 * time.Second, wholeTimeout: 2 * time.Minute}
 	if quick {
 		s = settings{readyRuns: 2, killRuns: 3, stopRuns: 1, switchRuns: 2, pgbenchRounds: 2, pgbenchSeconds: 2,
@@ -159,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if r.bin, _, err = instance.FindBinaries(ctx, want, false); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: DescribeMachine(r.bin.Version), Started: time.Now(), Quick: o.Quick, Settings: r.s.String()}
+	rep := &Report{Machine: DescribeMachine(r.bin.Version), Started: time.Now(), Quick: o.Quick, Settings: r.s.String(), LoadAvg: LoadAverage()}
 	if r.work, err = os.MkdirTemp(o.WorkDir, "apgstack-bench-"); err != nil {
 		return nil, fmt.Errorf("bench: work directory: %w", err)
 	}

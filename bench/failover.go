@@ -116,6 +116,9 @@ func (r *runner) disrupt(ctx context.Context, tw *twin, kind disruption, run int
 		defer cont(stopped)
 	case switchover:
 		res, err := tw.switchoverTo(ctx)
+		if errors.Is(err, errNotAvailable) {
+			return out, err
+		}
 		if err != nil {
 			return out, fmt.Errorf("switchover: %w", err)
 		}

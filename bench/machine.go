@@ -94,3 +94,16 @@ func field(data []byte, key string, sep byte) string {
 	}
 	return ""
 }
+
+// LoadAverage is the 1, 5 and 15 minute load average from /proc/loadavg ("" when unknown).
+func LoadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], ", ")
+}

@@ -117,17 +117,27 @@ type comparison struct {
 	aRes, bRes        []pgbenchResult
 }
 
-// interleave runs every comparison's A then B, round after round (A B A B ...).
+// interleave runs every comparison's two sides one after the other, round after round.
 func (r *runner) interleave(ctx context.Context, cs []*comparison) error {
 	for round := 1; round <= r.s.pgbenchRounds; round++ {
 		for _, c := range cs {
-			a, err := r.run(ctx, c.a, c.w)
+			// Odd rounds A first, even rounds B first: whatever the first of two runs pays (a cache
+			// the other warmed, a checkpoint due) falls on both sides.
+			first, second := c.a, c.b
+			if round%2 == 0 {
+				first, second = c.b, c.a
+			}
+			x, err := r.run(ctx, first, c.w)
 			if err != nil {
 				return err
 			}
-			b, err := r.run(ctx, c.b, c.w)
+			y, err := r.run(ctx, second, c.w)
 			if err != nil {
 				return err
+			}
+			a, b := x, y
+			if round%2 == 0 {
+				a, b = y, x
 			}
 			c.aRes, c.bRes = append(c.aRes, a), append(c.bRes, b)
 			r.progress("%s %s round %d/%d: %s %.0f tps, %s %.0f tps", c.measure, c.w.name, round, r.s.pgbenchRounds, c.aName, a.TPS, c.bName, b.TPS)

@@ -44,6 +44,7 @@ type Report struct {
 	Elapsed  time.Duration `json:"elapsed"`
 	Quick    bool          `json:"quick"`
 	Settings string        `json:"settings"` // runs, pgbench duration and clients, as used
+	LoadAvg  string        `json:"loadAverage,omitempty"`
 	Rows     []Row         `json:"rows"`
 }
 
@@ -83,6 +84,9 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "| Date | %s |\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "| Duration of the run | %s |\n", r.Elapsed.Round(time.Second))
+	if r.LoadAvg != "" {
+		fmt.Fprintf(&b, "| Load average at the start (1, 5, 15 min) | %s |\n", mdCell(r.LoadAvg))
+	}
 	if r.Settings != "" {
 		fmt.Fprintf(&b, "| Settings | %s |\n", mdCell(r.Settings))
 	}
@@ -115,9 +119,11 @@ func mdCell(s string) string {
 const methodology = `
 ## How the figures are taken
 
-- **Interleaving.** The two sides of every comparison run alternately (A B A B ...), so that
-  whatever else the machine does falls on both; a ratio is computed per pair and the table gives
-  the median ratio and, as its spread, the smallest and largest ratio of the pairs.
+- **Interleaving.** The two sides of every comparison run alternately (A B, then B A in the
+  next round of pgbench comparisons; dev, floor, prod, floor for time to ready), so that whatever
+  else the machine does falls on both; a ratio is computed per pair and the table gives the median
+  ratio and, as its spread, the smallest and largest ratio of the pairs. The load average at the
+  start says how busy the machine was with other work.
 - **Time to ready.** From the call ` + "`apgstack up`" + ` makes (the supervisor started in the
   background as the real binary, ` + "`apgstack supervise`" + `) to the first successful query through the
   writer endpoint over TLS with ` + "`sslmode=verify-full`" + ` against the twin's CA, on a new state
