@@ -117,10 +117,11 @@ type runner struct {
 	work string
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	cleanups []func()
-	rows     []Row
-	prod     *twin
+	mu        sync.Mutex
+	cleanups  []func()
+	rows      []Row
+	prod      *twin
+	prodCount int
 }
 
 // Run runs the selected scenarios and returns the report. A scenario that cannot run gives rows

@@ -217,7 +217,8 @@ func (r *runner) prodTwin(ctx context.Context) (*twin, error) {
 		r.closeProd()
 	}
 	r.progress("prod twin: up")
-	tw, err := r.upTwin(ctx, apgstack.StageProd, fmt.Sprintf("p%d", time.Now().UnixNano()%1000))
+	r.prodCount++
+	tw, err := r.upTwin(ctx, apgstack.StageProd, fmt.Sprintf("prod%d", r.prodCount))
 	if err != nil {
 		if tw != nil {
 			tw.close()
