@@ -109,6 +109,8 @@ func (s *Supervisor) writerInstance() *instance.Instance {
 }
 
 func (s *Supervisor) firstReader() string {
+	s.mu.Lock() // failover swaps roles from another goroutine
+	defer s.mu.Unlock()
 	for _, in := range s.state.Instances {
 		if in.Role == api.RoleReader {
 			return in.Name
