@@ -36,12 +36,13 @@ type outcome struct {
 	reconnect int
 	acked     int
 	lost      int
+	firstErrs []string      // the first error of each outage the client saw, for diagnosis
 	paused    time.Duration // switchover: how long the supervisor says the writer endpoint held connections
 }
 
 // opTimeout bounds one connect or transaction of the writing client: a hung server costs it at
 // most this long before it reconnects.
-const opTimeout = 2 * time.Second
+const opTimeout = 5 * time.Second
 
 // switchoverTo asks the supervisor for a planned switchover (what `apgstack failover` does): the
 // typed client method when this build has it, else the API route. A supervisor without the
@@ -154,6 +155,11 @@ func (r *runner) disrupt(ctx context.Context, tw *twin, kind disruption, run int
 	out.stall = stalls.stop()
 	stats := load.Stop()
 	out.errors, out.reconnect, out.acked = stats.Errors, stats.Reconnects, stats.Acked
+	for _, o := range stats.Outages {
+		if !o.FailedAt.Before(t0) {
+			out.firstErrs = append(out.firstErrs, fmt.Sprintf("+%s %s", FormatSeconds(o.FailedAt.Sub(t0).Seconds()), oneLine(o.FirstError)))
+		}
+	}
 	lost, err := countLost(ctx, tw, table, load.Acked())
 	if err != nil {
 		return out, err
@@ -349,6 +355,9 @@ func (r *runner) disruptRuns(ctx context.Context, kind disruption, runs int) ([]
 		}
 		r.progress("%s run %d/%d: writes back after %s, longest stall %s, %d errors, %d reconnects, %d of %d acknowledged writes lost",
 			kind, run, runs, FormatSeconds(o.recovery.Seconds()), FormatSeconds(o.stall.Seconds()), o.errors, o.reconnect, o.lost, o.acked)
+		for _, e := range o.firstErrs {
+			r.progress("  client outage: %s", e)
+		}
 		outs = append(outs, o)
 	}
 	return outs, nil

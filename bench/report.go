@@ -132,8 +132,8 @@ const methodology = `
   PostgreSQL with nothing of apgstack: ` + "`initdb`" + ` and ` + "`pg_ctl start -w`" + ` to the first query (dev); then
   ` + "`pg_basebackup -R`" + ` and ` + "`pg_ctl start -w`" + ` of a reader (prod floor), measured in the same run.
 - **Failover.** A writing client (one session, one INSERT per transaction, an id counted as
-  acknowledged only once its COMMIT returned, 2 s timeout per operation, reconnecting after 20 ms)
-  runs through the writer endpoint over TLS on the prod twin (synchronous replication). The
+  acknowledged only once its COMMIT returned, 5 s timeout per connect or transaction, reconnecting
+  after 20 ms) runs through the writer endpoint over TLS on the prod twin (synchronous replication). The
   writer's postmaster is sent SIGKILL (its backends may serve their connections a moment longer,
   as after a real postmaster crash), or, for a hung writer, SIGSTOP together with every process of
   the server. The time is from the signal to the end of the first outage the client saw after it
