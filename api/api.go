@@ -149,6 +149,7 @@ func Handler(b Backend) http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, struct{}{})
 	})
+	handleOperations(mux, b) // failover, rotate-secret (operations.go)
 	if ra, ok := b.(RouteAdder); ok {
 		ra.AddRoutes(mux)
 	}

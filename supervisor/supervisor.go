@@ -89,6 +89,7 @@ type Supervisor struct {
 	syncMark  int64             // WAL position a re-named synchronous reader must flush past
 
 	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, monitoring.go)
+	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
 
 	shutdownOnce sync.Once
 	shutdown     chan struct{}
@@ -128,6 +129,8 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	if testHookReady != nil {
 		testHookReady(s)
 	}
+	stopHA := s.startHA(ctx) // failover watch and rotation schedule (failover.go, rotation.go)
+	defer stopHA()
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
 	stopOps := s.startOperations(ctx)
