@@ -463,3 +463,32 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(float64(times[len(times)-1].Microseconds())/1000, "ms-worst")
 	b.Logf("kill to first acknowledged write: %v (%d writes, %d errors)", times, st.Acked, st.Errors)
 }
+
+// TestSlowWriterIsNotFailedOver stalls the writer's postmaster again and again, each time for
+// less than the health check's timeout and for longer in all than a hung writer takes to be
+// detected: new sessions are slow to start but do start, so no failover happens.
+func TestSlowWriterIsNotFailedOver(t *testing.T) {
+	h := upHA(t, "pre-prod")
+	h.startLoad(t, 100)
+	w := h.writer(t)
+	stall := healthTimeout / 4
+	bound := time.Duration(healthFailures) * (healthInterval + healthTimeout)
+	for start := time.Now(); time.Since(start) < bound+healthTimeout; {
+		if err := syscall.Kill(w.PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(stall)
+		if err := syscall.Kill(w.PID, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(stall / 3)
+	}
+	h.moreWrites(t, 100)
+	h.finish(t, 1)
+	if now := h.writer(t); now.Name != w.Name || now.PID != w.PID {
+		t.Errorf("writer %+v after a slow spell, want %s (pid %d) still", now, w.Name, w.PID)
+	}
+	if ev := h.events(t); strings.Contains(ev, "failover started") {
+		t.Errorf("a slow but answering writer was failed over:\n%s", ev)
+	}
+}
