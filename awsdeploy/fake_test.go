@@ -110,7 +110,8 @@ func dbTemplate() *cft.Template {
 
 func testStacks(netExtra bool) []*stacks.Stack {
 	return []*stacks.Stack{
-		{Kind: stacks.Network, Name: netName, Template: netTemplate(netExtra), Parameters: []stacks.Param{{ParameterKey: "ClassB", ParameterValue: "42"}}},
+		{Kind: stacks.Network, Name: netName, Template: netTemplate(netExtra), Parameters: []stacks.Param{{ParameterKey: "ClassB", ParameterValue: "42"}},
+			Tags: []stacks.Tag{{Key: "EnvironmentStage", Value: "dev"}, {Key: "Application", Value: "Aurora Demo"}}},
 		{Kind: stacks.Bastion, Name: bastName, Template: bastionTemplate(), Parameters: []stacks.Param{{ParameterKey: "ParentVPCStack", ParameterValue: netName}}},
 		{Kind: stacks.Database, Name: dbName, Template: dbTemplate(), Parameters: []stacks.Param{
 			{ParameterKey: "ParentVPCStack", ParameterValue: netName}, {ParameterKey: "ParentSSHBastionStack", ParameterValue: bastName},
@@ -170,6 +171,9 @@ func TestFakeFirstDeploy(t *testing.T) {
 		}
 		if c.Get("TemplateBody") == "" {
 			t.Errorf("change set %d has no inline template", i)
+		}
+		if i == 0 && (c.Get("Tags.member.1.Key") != "EnvironmentStage" || c.Get("Tags.member.2.Value") != "Aurora Demo") {
+			t.Errorf("the network change set does not carry the stack-level tags: %v", c)
 		}
 	}
 	// The parameters that wire the stacks and locate the bootstrap zip.

@@ -302,7 +302,7 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 	created, err := d.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
 		StackName: aws.String(st.Name), ChangeSetName: aws.String(csName), ChangeSetType: csType,
 		TemplateBody: body, TemplateURL: url, Parameters: params, Capabilities: Capabilities,
-		Description: aws.String("apgstack up"),
+		Tags: stackTags(st), Description: aws.String("apgstack up"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create change set for %s: %w", st.Name, err)
@@ -497,4 +497,13 @@ func (d *Deployer) deleteEmpty(ctx context.Context, id string) {
 			return
 		}
 	}
+}
+
+// stackTags are the stack-level tags CloudFormation propagates to every taggable resource.
+func stackTags(st *stacks.Stack) []cfntypes.Tag {
+	out := make([]cfntypes.Tag, 0, len(st.Tags))
+	for _, t := range st.Tags {
+		out = append(out, cfntypes.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})
+	}
+	return out
 }

@@ -64,6 +64,7 @@ Arguments after -- go to psql, e.g.: apgstack psql -- -c 'select version()'`,
 	}
 	lf.add(cmd)
 	cmd.Flags().BoolVar(&reader, "reader", false, "connect through the reader endpoint")
+	addAWSFlags(cmd)
 	return cmd
 }
 

@@ -52,6 +52,7 @@ func newStatusCmd(a *App) *cobra.Command {
 		},
 	}
 	lf.add(cmd)
+	addAWSFlags(cmd)
 	return cmd
 }
 

@@ -91,6 +91,7 @@ The stack's outputs are printed on stdout (--output json for JSON); progress goe
 	lf.add(cmd)
 	cmd.Flags().BoolVar(&strict, "strict-version", false, "refuse to run on a PostgreSQL major other than database.engineVersion's (target.local.strictVersion)")
 	cmd.Flags().BoolVar(&foreground, "foreground", false, "run the supervisor in this process until interrupted")
+	addAWSFlags(cmd)
 	return cmd
 }
 

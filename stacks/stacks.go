@@ -28,6 +28,14 @@ type Stack struct {
 	Name       string // the CloudFormation stack name
 	Template   *cft.Template
 	Parameters []Param
+	// Tags are stack-level tags: CloudFormation propagates them to every resource that takes
+	// tags, so the mandatory tags reach the network and bastion resources too.
+	Tags []Tag
+}
+
+// Tag is one stack-level tag.
+type Tag struct {
+	Key, Value string
 }
 
 // Param is one parameter value, as `aws cloudformation create-stack --parameters` takes it.
@@ -56,6 +64,9 @@ func Build(cfg apgstack.Config, kind string) (*Stack, error) {
 	}
 	if err := s.Template.Check(); err != nil {
 		return nil, fmt.Errorf("build %s stack: %w", kind, err)
+	}
+	for _, p := range tagParamValues(cfg) {
+		s.Tags = append(s.Tags, Tag{Key: p.ParameterKey, Value: p.ParameterValue})
 	}
 	return s, nil
 }
