@@ -38,8 +38,9 @@ type Info struct {
 	WALMax string `json:"walMax,omitempty"`
 }
 
-// EarliestRestorable is the oldest moment a point-in-time restore can reach (the end of the
-// oldest backup), zero with no backup.
+// EarliestRestorable is the oldest moment a point-in-time restore can reach: the end of the
+// oldest backup, to the second pgBackRest reports (a moment earlier in that second than the
+// backup's true end is refused by PostgreSQL at recovery), zero with no backup.
 func (i Info) EarliestRestorable() time.Time {
 	for _, b := range i.Backups {
 		if !b.Error {

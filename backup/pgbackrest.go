@@ -322,7 +322,24 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) error {
 	if o.Time.IsZero() {
 		args = append(args, "--type=default")
 	} else {
-		args = append(args, "--type=time", "--target="+FormatTarget(o.Time), "--target-action=promote")
+		// pgBackRest picks a backup that stopped before the target by whole seconds, so a
+		// target in the second a backup ended finds none: choose the set here, to the second,
+		// and let PostgreSQL check the exact moment.
+		info, err := r.Info(ctx)
+		if err != nil {
+			return err
+		}
+		set := ""
+		for _, b := range info.Backups {
+			if !b.Error && !b.Stop.After(o.Time) {
+				set = b.Label
+			}
+		}
+		if set == "" {
+			return fmt.Errorf("backup: no backup of stanza %s ended by %s: the earliest restorable moment is %s",
+				r.cfg.Stanza, FormatTarget(o.Time), info.EarliestRestorable().Format(time.RFC3339))
+		}
+		args = append(args, "--type=time", "--target="+FormatTarget(o.Time), "--target-action=promote", "--set="+set)
 	}
 	if o.ArchiveOff {
 		args = append(args, "--archive-mode=off")

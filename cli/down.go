@@ -18,7 +18,7 @@ var runAWSDown = func(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 
 func newDownCmd(a *App) *cobra.Command {
 	var lf localFlags
-	var del bool
+	var del, skipFinal bool
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the database stack (local: every server and the supervisor; --delete removes the state)",
@@ -42,6 +42,11 @@ func newDownCmd(a *App) *cobra.Command {
 					}
 				}
 			}
+			if !skipFinal {
+				if err := finalSnapshot(cmd.Context(), a, cfg, dir); err != nil {
+					return err
+				}
+			}
 			ran, err := local.Down(cmd.Context(), dir)
 			if err != nil {
 				return err
@@ -62,5 +67,6 @@ func newDownCmd(a *App) *cobra.Command {
 	}
 	lf.add(cmd)
 	cmd.Flags().BoolVar(&del, "delete", false, "also delete the state directory (data, secrets, certificates); asks unless --yes")
+	cmd.Flags().BoolVar(&skipFinal, "skip-final-snapshot", false, "stop without taking a final snapshot of the running twin (snapshot.go)")
 	return cmd
 }

@@ -187,7 +187,10 @@ func (s *Supervisor) awaitRestored(ctx context.Context, w *instance.Instance) er
 	}
 	msg := "cluster restored from snapshot " + m.Snapshot + " of " + m.Source
 	if m.Kind != "snapshot" {
-		msg = "cluster restored from " + m.Source + " to " + m.Time.UTC().Format(time.RFC3339Nano)
+		msg = "cluster restored from " + m.Source + " to the end of its archived WAL"
+		if !m.Time.IsZero() {
+			msg = "cluster restored from " + m.Source + " to " + m.Time.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: msg})
 	return nil
@@ -249,8 +252,22 @@ func (s *Supervisor) startOperations(ctx context.Context) func() {
 	}
 }
 
-// backupLoop creates the stanza, then takes the backups the schedule asks for, checking hourly.
+// firstBackupDelay lets a twin settle (and short-lived test twins end) before the first full
+// backup; WAL is archived from the start, and `apgstack backup` takes one at once.
+var firstBackupDelay = time.Minute
+
+// backupLoop creates the stanza at once (archiving needs it), then takes the backups the
+// schedule asks for, checking hourly.
 func (s *Supervisor) backupLoop(ctx context.Context) {
+	if err := s.createStanza(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("backup stanza", "err", err)
+		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "backup repository not ready: " + err.Error()})
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(firstBackupDelay):
+	}
 	for {
 		if err := s.scheduledBackup(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("backup", "err", err)
@@ -262,6 +279,15 @@ func (s *Supervisor) backupLoop(ctx context.Context) {
 		case <-time.After(time.Hour):
 		}
 	}
+}
+
+func (s *Supervisor) createStanza(ctx context.Context) error {
+	s.ops.backupMu.Lock()
+	defer s.ops.backupMu.Unlock()
+	if _, err := s.syncRepo(); err != nil {
+		return err
+	}
+	return s.ops.repo.StanzaCreate(ctx)
 }
 
 // syncRepo points the repository's configuration at the current writer (it moves on failover).
@@ -490,6 +516,36 @@ func replyOr(w http.ResponseWriter, v any, err error) {
 	reply(w, http.StatusOK, v)
 }
 
+// OpenRepo opens the backup repository of the twin in stateDir, whether its supervisor runs or
+// not (listing backups, restoring).
+func OpenRepo(cfg apgstack.Config, stateDir string) (*backup.Repo, *runas.Account, error) {
+	l := Layout{Root: stateDir}
+	st, ok, err := LoadState(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok || len(st.Instances) == 0 {
+		return nil, nil, fmt.Errorf("no local twin in %s", stateDir)
+	}
+	if _, err := os.Stat(l.BackupDir()); err != nil {
+		return nil, nil, fmt.Errorf("the twin in %s has no backup repository: %w", stateDir, err)
+	}
+	acct, err := runas.Resolve(cfg.Target.Local.OSUser)
+	if err != nil {
+		return nil, nil, err
+	}
+	writer := st.Instances[0]
+	for _, in := range st.Instances {
+		if in.Role == api.RoleWriter {
+			writer = in
+		}
+	}
+	wdir := l.InstanceDir(writer.Name)
+	repo, err := backup.New(backup.Config{Dir: l.BackupDir(), Stanza: cfg.Database.StackName, DataDir: filepath.Join(wdir, "data"),
+		SocketDir: wdir, Port: writer.Port, User: postgres.Superuser, RetentionDays: bestpractice.Stage(cfg.Environment.Stage).BackupRetentionDays}, acct, nil)
+	return repo, acct, err
+}
+
 // RestoreRequest describes a point-in-time restore into a new twin.
 type RestoreRequest struct {
 	// Config is the source twin's configuration; SourceDir its state directory.
@@ -497,7 +553,7 @@ type RestoreRequest struct {
 	SourceDir string
 	// TargetDir is the new twin's state directory; it must not exist or be empty.
 	TargetDir string
-	// Time is the moment to restore to.
+	// Time is the moment to restore to; zero restores to the end of the archived WAL.
 	Time time.Time
 }
 
@@ -505,33 +561,10 @@ type RestoreRequest struct {
 // Time, read from the source's repository (the source itself is not touched and may run). The
 // new twin's supervisor then finishes recovery, promotes and takes over (awaitRestored).
 func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error) {
-	src := Layout{Root: req.SourceDir}
-	st, ok, err := LoadState(src)
-	if err != nil {
-		return backup.Info{}, err
-	}
-	if !ok || len(st.Instances) == 0 {
-		return backup.Info{}, fmt.Errorf("no local twin in %s to restore from", req.SourceDir)
-	}
-	if _, err := os.Stat(src.BackupDir()); err != nil {
-		return backup.Info{}, fmt.Errorf("twin in %s has no backup repository: %w", req.SourceDir, err)
-	}
 	if entries, err := os.ReadDir(req.TargetDir); err == nil && len(entries) > 0 {
 		return backup.Info{}, fmt.Errorf("state directory %s for the restored cluster is not empty", req.TargetDir)
 	}
-	acct, err := runas.Resolve(req.Config.Target.Local.OSUser)
-	if err != nil {
-		return backup.Info{}, err
-	}
-	var writer InstanceState
-	for _, in := range st.Instances {
-		if in.Role == api.RoleWriter {
-			writer = in
-		}
-	}
-	wdir := src.InstanceDir(writer.Name)
-	repo, err := backup.New(backup.Config{Dir: src.BackupDir(), Stanza: req.Config.Database.StackName, DataDir: filepath.Join(wdir, "data"),
-		SocketDir: wdir, Port: writer.Port, User: postgres.Superuser, RetentionDays: bestpractice.Stage(req.Config.Environment.Stage).BackupRetentionDays}, acct, nil)
+	repo, acct, err := OpenRepo(req.Config, req.SourceDir)
 	if err != nil {
 		return backup.Info{}, err
 	}
@@ -543,7 +576,7 @@ func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error)
 	if earliest.IsZero() {
 		return info, fmt.Errorf("the twin in %s has no backup yet: take one with `apgstack backup`", req.SourceDir)
 	}
-	if req.Time.Before(earliest) || req.Time.After(time.Now()) {
+	if !req.Time.IsZero() && (req.Time.Before(earliest) || req.Time.After(time.Now())) {
 		return info, fmt.Errorf("--to-time %s: outside the restorable window %s .. now", req.Time.UTC().Format(time.RFC3339), earliest.Format(time.RFC3339))
 	}
 	dst := Layout{Root: req.TargetDir}
