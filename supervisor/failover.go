@@ -336,6 +336,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 	}
 
 	res.Kind, res.NewWriter = api.FailoverPromote, cand.Name
+	s.log.Info("promoting", "instance", cand.Name, "after", time.Since(start))
 	if err := s.promote(ctx, cand, old); err != nil {
 		// The reader is still a reader: bring the old writer back rather than leave none.
 		s.log.Error("promotion failed; restarting the old writer", "instance", cand.Name, "err", err)
@@ -583,9 +584,11 @@ func (s *Supervisor) lastCheckpoint(ctx context.Context, i *instance.Instance) (
 func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) error {
 	pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if err := cand.Promote(pctx); err != nil {
+	began := time.Now()
+	if err := promoteNow(pctx, cand); err != nil {
 		return err
 	}
+	s.log.Info("promoted", "instance", cand.Name, "took", time.Since(began))
 	// From here cand is the writer whatever else fails. A synchronous standby name carried over
 	// from an earlier role would make it wait for nobody.
 	if err := setStandby(pctx, cand, ""); err != nil {
@@ -615,6 +618,40 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 		s.log.Error("record the new roles", "err", err)
 	}
 	return nil
+}
+
+// promoteNow promotes a reader and waits until it accepts writes. The promotion request is
+// repeated every 150 ms: a startup process between two attempts to stream from the dead
+// writer may otherwise notice it only after a 5 s wait (seen with PostgreSQL 15).
+func promoteNow(ctx context.Context, r *instance.Instance) error {
+	conn, err := r.Connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var asked time.Time
+	for {
+		var inRecovery bool
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+			return fmt.Errorf("instance %s: promote: %w", r.Name, err)
+		}
+		if !inRecovery {
+			return nil
+		}
+		if time.Since(asked) >= 150*time.Millisecond {
+			// An error here may only mean the promotion finished meanwhile; the next round
+			// tells.
+			if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil && conn.IsClosed() {
+				return fmt.Errorf("instance %s: promote: %w", r.Name, err)
+			}
+			asked = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("instance %s: promotion did not finish: %w", r.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // rejoinLater brings the old writer back as a reader after an automatic failover, retrying.
