@@ -65,6 +65,8 @@ type Status struct {
 	Instances []Instance `json:"instances"`
 	Endpoints []Endpoint `json:"endpoints"`
 	Outputs   Outputs    `json:"outputs"`
+	// MetricsEndpoint is the Prometheus endpoint on loopback (http://127.0.0.1:PORT/metrics).
+	MetricsEndpoint string `json:"metricsEndpoint,omitempty"`
 }
 
 // Instance is one server.

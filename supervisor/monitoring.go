@@ -158,7 +158,9 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 	if err != nil {
 		s.log.Warn("Prometheus endpoint not served", "err", err)
 	} else {
+		s.mu.Lock() // Status reads it
 		m.metricsAddr = ln.Addr().String()
+		s.mu.Unlock()
 		srv = &http.Server{Handler: metrics.Handler(s.prometheusFamilies), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
@@ -219,9 +221,9 @@ func (s *Supervisor) Metrics() MetricsReport {
 		return r
 	}
 	m := &s.ops.monitoring
-	if m.metricsAddr != "" {
-		r.Endpoint = "http://" + m.metricsAddr + "/metrics"
-	}
+	s.mu.Lock()
+	r.Endpoint = s.metricsEndpointLocked()
+	s.mu.Unlock()
 	r.Interval = m.interval.String()
 	r.Samples = m.sampler.Latest()
 	if m.alarms != nil {
@@ -234,8 +236,9 @@ func (s *Supervisor) Metrics() MetricsReport {
 	return r
 }
 
-// MetricsEndpoint is the Prometheus endpoint's URL, empty when not served.
-func (s *Supervisor) MetricsEndpoint() string {
+// metricsEndpointLocked is the Prometheus endpoint's URL, empty when not served; the caller
+// holds s.mu.
+func (s *Supervisor) metricsEndpointLocked() string {
 	if s.ops == nil || s.ops.metricsAddr == "" {
 		return ""
 	}

@@ -60,7 +60,8 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		MissingLibraries:       s.plan.MissingLibraries,
 		SynchronousReplication: bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication,
 		Degraded:               s.state.Sync.Degraded, DegradedSince: s.state.Sync.DegradedSince,
-		Outputs: OutputsFor(s.cfg, s.layout.Root),
+		Outputs:         OutputsFor(s.cfg, s.layout.Root),
+		MetricsEndpoint: s.metricsEndpointLocked(),
 	}
 	insts := slices.Clone(s.state.Instances)
 	sync := s.state.Sync
