@@ -253,3 +253,53 @@ func TestAlarmNotifiesBySMTP(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupsFollowFailover switches the writer of a pre-prod twin over to the reader and finds
+// WAL archived and backups taken from the new writer, and a restore to the end of the archive
+// (across the new timeline) holding every row.
+func TestBackupsFollowFailover(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, "pre-prod")
+	dir := stateDir(t)
+	tw := upWith(t, cfg, dir, MonitoringOptions{})
+	tw.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Full}, nil)
+	c := mustConnect(t, tw, cfg.Database.Port)
+	if _, err := c.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+
+	cl := client.New(Layout{Root: dir}.Socket())
+	res, err := cl.Failover(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover: %+v", res)
+	c = mustConnect(t, tw, cfg.Database.Port)
+	var inRecovery bool
+	var node string
+	if err := c.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('cluster_name')").Scan(&inRecovery, &node); err != nil || inRecovery || node != secondInstance {
+		t.Fatalf("writer endpoint after the switchover reaches %s (in recovery %v): %v", node, inRecovery, err)
+	}
+	if _, err := c.Exec(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	tw.call(t, http.MethodPost, PathArchive, nil, nil) // archive-push from the new writer's data directory
+	var info backup.Info
+	tw.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Incr}, &info)
+	if n := len(info.Backups); n < 2 || info.Backups[n-1].Type != backup.Incr {
+		t.Fatalf("backups after the switchover: %+v", info.Backups)
+	}
+
+	restored := filepath.Join(filepath.Dir(dir), "latest")
+	if _, err := RestoreToTime(ctx, RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: restored}); err != nil {
+		t.Fatal(err)
+	}
+	rcfg := testConfig(t, "dev")
+	rcfg.Database.StackName = "latest"
+	r := upWith(t, rcfg, restored, MonitoringOptions{})
+	if got := rowIDs(t, mustConnect(t, r, rcfg.Database.Port)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("restored to the end of the archive: rows %v, want [1 2]", got)
+	}
+}
