@@ -111,6 +111,9 @@ func printStatus(a *App, st api.Status) {
 		}
 		tw.Flush()
 	}
+	if st.MetricsEndpoint != "" {
+		fmt.Fprintf(w, "\nmetrics: %s (Prometheus; `apgstack metrics` shows them with the alarms)\n", st.MetricsEndpoint)
+	}
 	fmt.Fprintln(w)
 	printOutputs(w, st.Outputs)
 }
