@@ -86,7 +86,7 @@ type settings struct {
 }
 
 func newSettings(quick bool, runs int) settings {
-	s := settings{readyRuns: 5, killRuns: 10, stopRuns: 5, switchRuns: 5, pgbenchRounds: 4, pgbenchSeconds: 10,
+	s := settings{readyRuns: 5, killRuns: 10, stopRuns: 5, switchRuns: 5, pgbenchRounds: 6, pgbenchSeconds: 8,
 		synthIterations: 200, recoverTimeout: 30 * time.Second, wholeTimeout: 2 * time.Minute}
 	if quick {
 		s = settings{readyRuns: 2, killRuns: 3, stopRuns: 1, switchRuns: 2, pgbenchRounds: 2, pgbenchSeconds: 2,

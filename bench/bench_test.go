@@ -206,6 +206,14 @@ func TestVerdicts(t *testing.T) {
 	if ep.Verdict != Met || ep.Result != "95.0 % of direct" {
 		t.Errorf("endpoint row: %+v", ep)
 	}
+	if strings.Contains(ep.Note, "noisy") {
+		t.Errorf("steady pairs called noisy: %s", ep.Note)
+	}
+	wild := endpointRow(&comparison{scenario: "endpoint", measure: "writer endpoint", w: selectOnly,
+		aRes: []pgbenchResult{{TPS: 500}, {TPS: 1100}}, bRes: []pgbenchResult{{TPS: 1000}, {TPS: 1000}}})
+	if !strings.Contains(wild.Note, "noisy") {
+		t.Errorf("pairs on both sides of the target (50 %%, 110 %%) not called noisy: %s", wild.Note)
+	}
 	bp := bestPracticeRow(tpcb, []pgbenchResult{{TPS: 880}, {TPS: 900}}, []pgbenchResult{{TPS: 1000}, {TPS: 1000}})
 	if bp.Verdict != Missed || bp.Result != "11.0 %" {
 		t.Errorf("best-practice row: %+v", bp)

@@ -169,7 +169,16 @@ func endpointRow(c *comparison) Row {
 	la, lb := Summarize(latencyOf(c.aRes)), Summarize(latencyOf(c.bRes))
 	return Row{Scenario: c.scenario, Measure: c.measure + ", " + c.w.name, Result: fmt.Sprintf("%.1f %% of direct", ratio.Median*100),
 		Spread: SpreadPercent(ratio), Target: "≥ 95 %", Verdict: verdict(ratio.Median >= 0.95),
-		Note: fmt.Sprintf("median %.0f vs %.0f tps; latency %.2f vs %.2f ms; %d rounds", a.Median, b.Median, la.Median, lb.Median, ratio.N)}
+		Note: fmt.Sprintf("median %.0f vs %.0f tps; latency %.2f vs %.2f ms; %d rounds", a.Median, b.Median, la.Median, lb.Median, ratio.N) + noisy(ratio, 0.95)}
+}
+
+// noisy warns when the pairs fall on both sides of the target by a wide margin: the median then
+// says less than the spread, and the machine was too busy for a firm verdict.
+func noisy(s Summary, target float64) string {
+	if s.N >= 2 && s.Min < target && s.Max > target && s.Max-s.Min > 0.25 {
+		return fmt.Sprintf("; noisy: the pairs fall on both sides of the target (spread %.0f points), rerun on a quieter machine", (s.Max-s.Min)*100)
+	}
+	return ""
 }
 
 // endpoint compares pgbench through the writer and reader endpoints with a direct connection to
@@ -364,7 +373,7 @@ func bestPracticeRow(w workload, full, def []pgbenchResult) Row {
 	c := Summarize(cost)
 	return Row{Scenario: "best practice", Measure: "TPS cost of the parameter groups, " + w.name, Result: fmt.Sprintf("%.1f %%", c.Median*100),
 		Spread: SpreadPercent(c), Target: "< 10 %", Verdict: verdict(c.Median < 0.10),
-		Note: fmt.Sprintf("median %.0f tps with them vs %.0f with defaults; %d rounds", Summarize(tpsOf(full)).Median, Summarize(tpsOf(def)).Median, c.N)}
+		Note: fmt.Sprintf("median %.0f tps with them vs %.0f with defaults; %d rounds", Summarize(tpsOf(full)).Median, Summarize(tpsOf(def)).Median, c.N) + noisy(c, 0.10)}
 }
 
 // benchRole creates the pgbench login on the best-practice server (a superuser: pgbench -i
