@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/client"
 	"github.com/apgstack/apgstack/local"
 	"github.com/apgstack/apgstack/supervisor"
@@ -41,6 +42,9 @@ list" shows it), or "latest".`,
 			}
 			if name == "" {
 				return Usagef("--name is required: the new cluster's name (database.stackName of the restored twin)")
+			}
+			if !apgstack.StackNamePattern.MatchString(name) || len(name) > 128 {
+				return Usagef("--name %q: a letter, then letters, digits and '-', 128 characters at most (it becomes the restored cluster's database.stackName)", name)
 			}
 			if toTime == "" {
 				return Usagef(`--to-time is required: an RFC 3339 time such as 2026-11-25T14:30:00Z, or "latest"`)
