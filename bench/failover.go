@@ -37,6 +37,7 @@ type outcome struct {
 	acked     int
 	lost      int
 	firstErrs []string      // the first error of each outage the client saw, for diagnosis
+	events    []string      // the supervisor's failover events after the disruption
 	paused    time.Duration // switchover: how long the supervisor says the writer endpoint held connections
 }
 
@@ -158,6 +159,14 @@ func (r *runner) disrupt(ctx context.Context, tw *twin, kind disruption, run int
 	for _, o := range stats.Outages {
 		if !o.FailedAt.Before(t0) {
 			out.firstErrs = append(out.firstErrs, fmt.Sprintf("+%s %s", FormatSeconds(o.FailedAt.Sub(t0).Seconds()), oneLine(o.FirstError)))
+		}
+	}
+	// What the supervisor says it did (timings), to read beside the client's view.
+	if evs, err := tw.client().Events(ctx); err == nil {
+		for _, ev := range evs {
+			if !ev.Time.Before(t0) && (ev.Category == "failover" || ev.Category == "failure") {
+				out.events = append(out.events, fmt.Sprintf("+%s %s", FormatSeconds(ev.Time.Sub(t0).Seconds()), oneLine(ev.Message)))
+			}
 		}
 	}
 	lost, err := countLost(ctx, tw, table, load.Acked())
@@ -357,6 +366,9 @@ func (r *runner) disruptRuns(ctx context.Context, kind disruption, runs int) ([]
 			kind, run, runs, FormatSeconds(o.recovery.Seconds()), FormatSeconds(o.stall.Seconds()), o.errors, o.reconnect, o.lost, o.acked)
 		for _, e := range o.firstErrs {
 			r.progress("  client outage: %s", e)
+		}
+		for _, e := range o.events {
+			r.progress("  supervisor: %s", e)
 		}
 		outs = append(outs, o)
 	}
