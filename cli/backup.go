@@ -52,9 +52,10 @@ func newBackupCmd(a *App) *cobra.Command {
 		Short: "Take a backup of the local twin now (pgBackRest: full, diff or incr)",
 		Long: `Take a backup of the running local twin now, into its encrypted pgBackRest repository in
 the state directory, then expire what the stage's retention (7 days, 35 for prod) no longer keeps.
-The supervisor also backs up on its own: a full backup at creation and weekly, an incremental one
-daily, and archives WAL continuously, so that "apgstack restore --to-time" reaches any moment of
-the retention window. "apgstack backup list" shows the backups.`,
+The supervisor also backs up on its own: WAL continuously, a full backup a minute after creation,
+then in the stack's backup window (03:00-04:00 UTC) a full one weekly and an incremental one
+daily, so that "apgstack restore --to-time" reaches any moment of the retention window.
+"apgstack backup list" shows the backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := a.JSON()

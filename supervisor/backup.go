@@ -28,7 +28,8 @@ import (
 // to a point in time or from a snapshot (DBSnapshotName).
 
 // Backup schedule: Aurora backs up continuously; here a full backup a week and an incremental
-// one a day keep restores short, and the archived WAL fills the gaps.
+// one a day, in the stack's backup window (bestpractice.BackupWindow, UTC), keep restores short,
+// and the archived WAL fills the gaps.
 const (
 	fullEvery = 7 * 24 * time.Hour
 	incrEvery = 24 * time.Hour
@@ -252,12 +253,39 @@ func (s *Supervisor) startOperations(ctx context.Context) func() {
 	}
 }
 
+// scheduleCheck is how often the schedule is looked at: several times within the backup window.
+const scheduleCheck = 15 * time.Minute
+
+// windowSlack lets yesterday's backup, taken a little later in the window, count as a day old.
+const windowSlack = time.Hour
+
+// inWindow reports whether t falls in a daily UTC window "HH:MM-HH:MM" (the stack's
+// PreferredBackupWindow); a malformed window never excludes.
+func inWindow(t time.Time, window string) bool {
+	from, to, ok := strings.Cut(window, "-")
+	if !ok {
+		return true
+	}
+	f, err1 := time.Parse("15:04", from)
+	e, err2 := time.Parse("15:04", to)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	u := t.UTC()
+	m := u.Hour()*60 + u.Minute()
+	fm, em := f.Hour()*60+f.Minute(), e.Hour()*60+e.Minute()
+	if fm <= em {
+		return m >= fm && m < em
+	}
+	return m >= fm || m < em // the window crosses midnight
+}
+
 // firstBackupDelay lets a twin settle (and short-lived test twins end) before the first full
 // backup; WAL is archived from the start, and `apgstack backup` takes one at once.
 var firstBackupDelay = time.Minute
 
 // backupLoop creates the stanza at once (archiving needs it), then takes the backups the
-// schedule asks for, checking hourly.
+// schedule asks for: the first full one after firstBackupDelay, later ones in the backup window.
 func (s *Supervisor) backupLoop(ctx context.Context) {
 	if err := s.createStanza(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("backup stanza", "err", err)
@@ -276,7 +304,7 @@ func (s *Supervisor) backupLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Hour):
+		case <-time.After(scheduleCheck):
 		}
 	}
 }
@@ -310,8 +338,9 @@ func (s *Supervisor) syncRepo() (*instance.Instance, error) {
 	return w, nil
 }
 
-// scheduledBackup takes a full backup when there is none or the last is a week old, an
-// incremental one when the last backup is a day old, then expires.
+// scheduledBackup takes a full backup when there is none, or, in the backup window, when the
+// last full one is a week old, an incremental one when the last backup is a day old; then
+// expires.
 func (s *Supervisor) scheduledBackup(ctx context.Context) error {
 	s.ops.backupMu.Lock()
 	defer s.ops.backupMu.Unlock()
@@ -339,9 +368,13 @@ func (s *Supervisor) scheduledBackup(ctx context.Context) error {
 	now := time.Now()
 	typ := ""
 	switch {
-	case lastFull.IsZero() || now.Sub(lastFull) >= fullEvery:
+	case lastFull.IsZero():
+		typ = backup.Full // the first one at once: point-in-time restore starts from it
+	case !inWindow(now, bestpractice.BackupWindow):
+		return nil
+	case now.Sub(lastFull) >= fullEvery-windowSlack:
 		typ = backup.Full
-	case now.Sub(last) >= incrEvery:
+	case now.Sub(last) >= incrEvery-windowSlack:
 		typ = backup.Incr
 	default:
 		return nil

@@ -303,3 +303,27 @@ func TestBackupsFollowFailover(t *testing.T) {
 		t.Fatalf("restored to the end of the archive: rows %v, want [1 2]", got)
 	}
 }
+
+func TestInWindow(t *testing.T) {
+	at := func(hm string) time.Time {
+		tm, _ := time.Parse("2006-01-02 15:04", "2026-11-25 "+hm)
+		return tm
+	}
+	for _, tc := range []struct {
+		window, at string
+		want       bool
+	}{
+		{bestpractice.BackupWindow, "03:00", true},
+		{bestpractice.BackupWindow, "03:59", true},
+		{bestpractice.BackupWindow, "04:00", false},
+		{bestpractice.BackupWindow, "02:59", false},
+		{"23:30-00:30", "00:10", true},
+		{"23:30-00:30", "23:45", true},
+		{"23:30-00:30", "12:00", false},
+		{"nonsense", "12:00", true},
+	} {
+		if got := inWindow(at(tc.at), tc.window); got != tc.want {
+			t.Errorf("inWindow(%s, %s) = %v", tc.at, tc.window, got)
+		}
+	}
+}
