@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -349,6 +350,9 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 		resume()
 		return res, err
 	}
+	if err := s.markRejoin(old.Name, true); err != nil {
+		s.log.Error("record the old writer as due to rejoin", "instance", old.Name, "err", err)
+	}
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
 	resume()
 	s.updateReaderEndpoint()
@@ -654,8 +658,14 @@ func promoteNow(ctx context.Context, r *instance.Instance) error {
 	}
 }
 
+// testHookBeforeRejoin lets tests stop the supervisor before an old writer rejoins.
+var testHookBeforeRejoin func()
+
 // rejoinLater brings the old writer back as a reader after an automatic failover, retrying.
 func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
+	if testHookBeforeRejoin != nil {
+		testHookBeforeRejoin()
+	}
 	for attempt := 1; ; attempt++ {
 		s.ha.op.Lock()
 		err := s.rejoin(ctx, name)
@@ -705,6 +715,9 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	r := s.newInstance(in)
 	how := "pg_rewind"
 	if err := s.rewind(ctx, r, w); err != nil {
+		if !rewindFailed(ctx, err) {
+			return err
+		}
 		s.log.Warn("pg_rewind failed; taking a new base backup", "instance", name, "err", err)
 		how = "a new base backup"
 		if err := os.RemoveAll(r.DataDir()); err != nil {
@@ -724,8 +737,89 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	delete(s.failed, name)
 	delete(s.ha.rejoining, name)
 	s.mu.Unlock()
+	if err := s.markRejoin(name, false); err != nil {
+		s.log.Error("record the rejoin", "instance", name, "err", err)
+	}
 	s.updateReaderEndpoint()
 	s.instanceEvent(name, "recovery", "instance %s rejoined as a reader of %s (%s)", name, w.Name, how)
+	return nil
+}
+
+// rejoinFile lists the old writers that still have to rejoin as readers: a supervisor stopped
+// (or dead) between a failover and the rejoin finds them there at its next start.
+func (s *Supervisor) rejoinFile() string { return filepath.Join(s.layout.Root, "rejoin.json") }
+
+func (s *Supervisor) pendingRejoins() ([]string, error) {
+	data, err := os.ReadFile(s.rejoinFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if err := json.Unmarshal(data, &names); err != nil {
+		return nil, fmt.Errorf("%s is damaged: %w", s.rejoinFile(), err)
+	}
+	return names, nil
+}
+
+// markRejoin adds name to (on) or removes it from the pending rejoins. Called with s.ha.op held,
+// or during start.
+func (s *Supervisor) markRejoin(name string, on bool) error {
+	names, err := s.pendingRejoins()
+	if err != nil {
+		return err
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == name })
+	if on {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		if err := os.Remove(s.rejoinFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return writeJSONFile(s.rejoinFile(), names, 0o644)
+}
+
+// rejoinPending prepares, at start, the data of old writers that had not rejoined: pg_rewind
+// against the writer w, or, when that fails, removal so that the reader is made afresh from a
+// base backup. startReader then starts them as readers.
+func (s *Supervisor) rejoinPending(ctx context.Context, w *instance.Instance) error {
+	names, err := s.pendingRejoins()
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	for _, name := range names {
+		var in InstanceState
+		for _, x := range s.state.Instances {
+			if x.Name == name {
+				in = x
+			}
+		}
+		if in.Role != api.RoleReader {
+			continue
+		}
+		r := s.newInstance(in)
+		s.progress("instance %s was the writer before a failover: rewinding it to follow %s", name, w.Name)
+		if err := s.rewind(ctx, r, w); err != nil {
+			if !rewindFailed(ctx, err) {
+				return err
+			}
+			s.log.Warn("pg_rewind failed; the reader is made afresh from a base backup", "instance", name, "err", err)
+			if err := os.RemoveAll(r.DataDir()); err != nil {
+				return fmt.Errorf("remove %s: %w", r.DataDir(), err)
+			}
+		} else if err := s.asStandby(r); err != nil {
+			return err
+		}
+		if err := s.markRejoin(name, false); err != nil {
+			return err
+		}
+		s.instanceEvent(name, "recovery", "instance %s rejoins as a reader of %s at start", name, w.Name)
+	}
 	return nil
 }
 
@@ -741,11 +835,19 @@ func (s *Supervisor) tlsPair() ([]byte, []byte, error) {
 	return cert, key, nil
 }
 
+// errRewind marks a failure of pg_rewind itself, as opposed to one of reaching the writer or a
+// cancellation: only then is the old data given up for a new base backup.
+var errRewind = errors.New("pg_rewind failed")
+
+func rewindFailed(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && errors.Is(err, errRewind)
+}
+
 // rewind runs pg_rewind on r's data directory against the writer w. After a clean shutdown with
 // nothing to undo it finds "no rewind required".
 func (s *Supervisor) rewind(ctx context.Context, r, w *instance.Instance) error {
 	if !r.Initialized() {
-		return errors.New("no data directory")
+		return fmt.Errorf("%w: no data directory", errRewind)
 	}
 	// pg_rewind reads the source's timeline from pg_control, which a promotion updates only with
 	// its next checkpoint.
@@ -765,7 +867,7 @@ func (s *Supervisor) rewind(ctx context.Context, r, w *instance.Instance) error 
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pg_rewind %s from %s: %w: %s", r.Name, w.Name, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%w: %s from %s: %w: %s", errRewind, r.Name, w.Name, err, strings.TrimSpace(out.String()))
 	}
 	s.log.Info("pg_rewind", "instance", r.Name, "source", w.Name, "output", strings.TrimSpace(out.String()))
 	return nil

@@ -497,3 +497,49 @@ func TestSlowWriterIsNotFailedOver(t *testing.T) {
 		t.Errorf("a slow but answering writer was failed over:\n%s", ev)
 	}
 }
+
+// TestRejoinAfterRestart stops the twin after a failover but before the old writer rejoined: the
+// next start rewinds it and brings it up as a reader, with every acknowledged write kept.
+func TestRejoinAfterRestart(t *testing.T) {
+	release := make(chan struct{})
+	testHookBeforeRejoin = func() { <-release }
+	t.Cleanup(func() { testHookBeforeRejoin = nil })
+	h := upHA(t, "prod")
+	h.startLoad(t, 200)
+	old := h.writer(t)
+	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := h.load.WaitRecovered(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.moreWrites(t, 100)
+	h.load.Stop()
+	h.stopWatch()
+	// Stop the supervisor while the rejoin waits; it gives up once stopped.
+	h.cancel()
+	close(release)
+	<-h.done
+	h.cancel = nil
+	pending, err := (&Supervisor{layout: Layout{Root: h.dir}}).pendingRejoins()
+	if err != nil || !slices.Equal(pending, []string{old.Name}) {
+		t.Fatalf("pending rejoins %v, %v; want [%s]", pending, err, old.Name)
+	}
+
+	tw := up(t, h.cfg, h.dir)
+	h2 := &haTwin{twin: tw, sv: <-tw.sv, load: h.load}
+	h2.stopWatch = h2.watchEndpoint()
+	st := h2.waitCluster(t, 2)
+	for _, in := range st.Instances {
+		if in.Name == old.Name && in.Role != api.RoleReader {
+			t.Errorf("old writer after restart: %+v", in)
+		}
+	}
+	h2.finish(t, 2)
+	if pending, _ := h2.sv.pendingRejoins(); len(pending) != 0 {
+		t.Errorf("pending rejoins after start: %v", pending)
+	}
+	wantEvents(t, h2.events(t), "instance "+old.Name+" rejoins as a reader of")
+}
