@@ -42,6 +42,7 @@ func TestDriveTransactionIDAlarm(t *testing.T) {
 		return []metrics.Target{{Instance: "instance1", Role: "WRITER", DataDir: srv.DataDir,
 			Connect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, srv.ConnString("postgres")) }}}
 	})
+	t.Cleanup(sampler.Close)
 	base := sampler.SampleAll(ctx)[0].Values[metrics.MaximumUsedTransactionIDs]
 	if base <= 0 {
 		t.Fatalf("no transaction ID age sampled: %v", base)

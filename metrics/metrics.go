@@ -42,7 +42,9 @@ type Target struct {
 	DataDir  string
 	// PID is the postmaster's; 0 reads it from DataDir/postmaster.pid.
 	PID int
-	// Connect opens a connection to the instance (closed after each sample).
+	// Connect opens a connection to the instance; the sampler keeps it between samples (a new
+	// connection a second would fill the server log, which records connections) and opens a
+	// new one after an error.
 	Connect func(ctx context.Context) (*pgx.Conn, error)
 }
 
@@ -66,6 +68,7 @@ type Sampler struct {
 	mu     sync.Mutex
 	latest map[string]Sample
 	prev   map[string]cpuMark
+	conns  map[string]*pgx.Conn // by instance; only the sampling goroutine uses them
 	clkTck float64
 	ncpu   int
 }
@@ -79,7 +82,7 @@ type cpuMark struct {
 
 // NewSampler returns a sampler; interval is bestpractice.SampleMetricsSeconds(stage) seconds.
 func NewSampler(interval time.Duration, targets func() []Target) *Sampler {
-	return &Sampler{Interval: interval, Targets: targets, latest: map[string]Sample{}, prev: map[string]cpuMark{},
+	return &Sampler{Interval: interval, Targets: targets, latest: map[string]Sample{}, prev: map[string]cpuMark{}, conns: map[string]*pgx.Conn{},
 		clkTck: 100, ncpu: runtime.NumCPU()} // USER_HZ is 100 on every Linux /proc reports in
 }
 
@@ -87,6 +90,7 @@ func NewSampler(interval time.Duration, targets func() []Target) *Sampler {
 func (s *Sampler) Run(ctx context.Context) {
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
+	defer s.Close()
 	for {
 		s.SampleAll(ctx)
 		select {
@@ -120,7 +124,21 @@ func (s *Sampler) SampleAll(ctx context.Context) []Sample {
 		}
 	}
 	s.mu.Unlock()
+	for name, c := range s.conns {
+		if !seen[name] {
+			c.Close(context.Background())
+			delete(s.conns, name)
+		}
+	}
 	return out
+}
+
+// Close closes the sampler's connections (SampleAll reopens them when called again).
+func (s *Sampler) Close() {
+	for name, c := range s.conns {
+		c.Close(context.Background())
+		delete(s.conns, name)
+	}
 }
 
 // Latest returns the last sample of each instance, by instance name.
@@ -152,7 +170,7 @@ func (s *Sampler) sample(ctx context.Context, t Target) Sample {
 	}
 	if t.Connect != nil {
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := querySample(qctx, t, smp.Values); err != nil {
+		if err := s.querySample(qctx, t, smp.Values); err != nil {
 			fail("query", err)
 		}
 		cancel()
@@ -160,14 +178,22 @@ func (s *Sampler) sample(ctx context.Context, t Target) Sample {
 	return smp
 }
 
-// querySample reads the SQL metrics in one round trip. The sampler's own connection is not
-// counted.
-func querySample(ctx context.Context, t Target, values map[string]float64) error {
-	conn, err := t.Connect(ctx)
-	if err != nil {
-		return err
+// querySample reads the SQL metrics in one round trip on the instance's kept connection. The
+// sampler's own connection is not counted.
+func (s *Sampler) querySample(ctx context.Context, t Target, values map[string]float64) (err error) {
+	conn := s.conns[t.Instance]
+	if conn == nil || conn.IsClosed() {
+		if conn, err = t.Connect(ctx); err != nil {
+			return err
+		}
+		s.conns[t.Instance] = conn
 	}
-	defer conn.Close(context.Background())
+	defer func() {
+		if err != nil { // a broken connection (the server restarted) is opened anew next time
+			conn.Close(context.Background())
+			delete(s.conns, t.Instance)
+		}
+	}()
 	var txids, conns int64
 	var lag, lagBytes *float64
 	err = conn.QueryRow(ctx, `SELECT

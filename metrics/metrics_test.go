@@ -40,6 +40,7 @@ func TestSamplerAgainstRealServer(t *testing.T) {
 	target := Target{Instance: "instance1", Role: "WRITER", DataDir: srv.DataDir,
 		Connect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, srv.ConnString("postgres")) }}
 	s := NewSampler(time.Second, func() []Target { return []Target{target} })
+	t.Cleanup(s.Close)
 	var seen []Sample
 	s.OnSample = func(smp Sample) { seen = append(seen, smp) }
 
@@ -89,6 +90,16 @@ func TestSamplerAgainstRealServer(t *testing.T) {
 		t.Fatalf("OnSample saw %d samples", len(seen))
 	}
 
+	// A broken connection (a restarted server, a killed backend) is replaced at the next sample.
+	if _, err := c1.Exec(ctx, "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"); err != nil {
+		t.Fatal(err)
+	}
+	if smp := s.SampleAll(ctx)[0]; len(smp.Errors) > 0 {
+		if again := s.SampleAll(ctx)[0]; len(again.Errors) > 0 || again.Values[DatabaseConnections] != 1 {
+			t.Fatalf("the sampler did not reconnect: %+v", again)
+		}
+	}
+
 	// The Prometheus endpoint shows the latest sample.
 	h := httptest.NewServer(Handler(func() []Family { return s.Families("apgstack-database") }))
 	defer h.Close()
@@ -103,7 +114,7 @@ func TestSamplerAgainstRealServer(t *testing.T) {
 	}
 	for _, want := range []string{
 		"# TYPE apgstack_cpu_utilization_percent gauge\n",
-		`apgstack_database_connections{cluster="apgstack-database",instance="instance1",role="WRITER"} 2` + "\n",
+		`apgstack_database_connections{cluster="apgstack-database",instance="instance1",role="WRITER"} 1` + "\n",
 		`apgstack_free_local_storage_bytes{cluster="apgstack-database",instance="instance1",role="WRITER"} `,
 	} {
 		if !strings.Contains(string(body), want) {

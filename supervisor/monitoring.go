@@ -138,6 +138,7 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 		defer wg.Done()
 		tick := time.NewTicker(m.interval)
 		defer tick.Stop()
+		defer m.sampler.Close()
 		for {
 			m.sampler.SampleAll(ctx)
 			if m.alarms != nil {
