@@ -197,7 +197,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return rep, ctx.Err()
 			}
 			r.progress("%s: %v", name, err)
-			r.add(Row{Scenario: name, Measure: "scenario", Result: "not measured", Verdict: NotAvailable, Note: oneLine(err.Error())})
+			v := Failed
+			if errors.Is(err, errNotAvailable) {
+				v = NotAvailable
+			}
+			r.add(Row{Scenario: name, Measure: "scenario", Result: "not measured", Verdict: v, Note: oneLine(err.Error())})
 		}
 	}
 	rep.Rows, rep.Elapsed = r.rows, time.Since(rep.Started)

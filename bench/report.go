@@ -14,7 +14,8 @@ type Verdict string
 const (
 	Met          Verdict = "met"
 	Missed       Verdict = "missed"
-	NotAvailable Verdict = "not available" // the scenario could not run: nothing was measured
+	NotAvailable Verdict = "not available" // this build cannot run the scenario: nothing was measured
+	Failed       Verdict = "failed"        // the scenario broke off with an error: nothing was measured
 	Info         Verdict = ""              // a figure with no target of its own (a floor, a direct baseline)
 )
 
@@ -103,6 +104,8 @@ func (r *Report) Markdown() string {
 			v = "❌ missed"
 		case NotAvailable:
 			v = "⚠️ not available"
+		case Failed:
+			v = "❌ failed"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(row.Scenario), mdCell(row.Measure), mdCell(row.Result),
 			mdCell(row.Spread), mdCell(row.Target), v, mdCell(row.Note))
