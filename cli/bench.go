@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,9 +70,15 @@ minutes; --quick finishes in under two.`,
 			if fi, err := os.Stat(workDir); err != nil || !fi.IsDir() {
 				return Usagef("--work-dir %q: not a directory", workDir)
 			}
+			// The servers' and supervisors' own logs only with --verbose: the progress lines say
+			// what is going on.
+			log := slog.New(slog.DiscardHandler)
+			if a.Verbose {
+				log = a.Log
+			}
 			rep, runErr := bench.Run(cmd.Context(), bench.Options{
 				Config: cfg, Quick: quick, Runs: runs, Only: only, WorkDir: workDir,
-				Progress: a.Stderr, Log: a.Log,
+				Progress: a.Stderr, Log: log,
 				Synth: func(cfg apgstack.Config, dir string) error {
 					_, _, err := Synth(cfg, dir, "yaml", stacks.Available())
 					return err
