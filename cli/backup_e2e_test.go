@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +133,10 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 	if got := ids(src); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Fatalf("source rows %v, want [1 2 3]", got)
 	}
+	out, _ = run("events", "--state-dir", pitrDir, "--source-type", "db-cluster", "-o", "json")
+	if !strings.Contains(out, "cluster restored from apgstack-database") {
+		t.Fatalf("no restore event in the restored twin:\n%s", out)
+	}
 	run("down", "--skip-final-snapshot", "--state-dir", pitrDir)
 
 	out, _ = run("events", "--category", "notification", "-o", "json")
@@ -147,6 +153,16 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 	}
 	if len(rep.Samples) == 0 || !strings.HasPrefix(rep.Endpoint, "http://127.0.0.1:") {
 		t.Fatalf("metrics: %+v", rep)
+	}
+	resp, err := http.Get(rep.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `apgstack_free_local_storage_bytes{cluster="apgstack-database",instance="instance1",role="WRITER"}`) ||
+		!strings.Contains(string(body), `apgstack_alarm_state{alarm="CPUAlarmWriter",cluster="apgstack-database",role="WRITER"} 0`) {
+		t.Fatalf("Prometheus endpoint %s:\n%s", rep.Endpoint, body)
 	}
 
 	run("snapshot", "create", "manual-one")

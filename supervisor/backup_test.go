@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -83,103 +82,6 @@ func hasEvent(t *testing.T, dir, sourceType, sourceID, category, text string) bo
 	return slices.ContainsFunc(evs, func(e api.Event) bool {
 		return e.SourceType == sourceType && (sourceID == "" || e.SourceID == sourceID) && e.Category == category && strings.Contains(e.Message, text)
 	})
-}
-
-// TestPointInTimeRestoreAndFinalSnapshot backs up a running twin, restores it to a moment into a
-// new twin (rows before the moment there, after it not, the source unchanged), then takes a final
-// snapshot, stops the source and creates a third twin from the snapshot (DBSnapshotName).
-func TestPointInTimeRestoreAndFinalSnapshot(t *testing.T) {
-	ctx := context.Background()
-	cfg := testConfig(t, "dev")
-	dir := stateDir(t)
-	src := upWith(t, cfg, dir, MonitoringOptions{SampleInterval: 200 * time.Millisecond})
-
-	var info backup.Info
-	src.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Full}, &info)
-	if len(info.Backups) == 0 || info.Cipher != "aes-256-cbc" {
-		t.Fatalf("backup info: %+v", info)
-	}
-	if !hasEvent(t, dir, bestpractice.SourceCluster, cfg.Database.StackName, "notification", "full backup completed") {
-		t.Fatal("no backup event")
-	}
-	conn := mustConnect(t, src, cfg.Database.Port)
-	if _, err := conn.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)"); err != nil {
-		t.Fatal(err)
-	}
-	var moment time.Time
-	if err := conn.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&moment); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (3)"); err != nil {
-		t.Fatal(err)
-	}
-	src.call(t, http.MethodPost, PathArchive, nil, nil)
-
-	// The Prometheus endpoint serves the writer's metrics.
-	var rep MetricsReport
-	waitFor(t, "a metrics sample", func() bool {
-		src.call(t, http.MethodGet, PathMetrics, nil, &rep)
-		return len(rep.Samples) > 0
-	})
-	if rep.Endpoint == "" || len(rep.Alarms) != len(bestpractice.Alarms)*len(bestpractice.Roles) {
-		t.Fatalf("metrics report: %+v", rep)
-	}
-	resp, err := http.Get(rep.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.HasPrefix(rep.Endpoint, "http://127.0.0.1:") || !strings.Contains(string(body), `apgstack_free_local_storage_bytes{cluster="`+cfg.Database.StackName+`",instance="instance1",role="WRITER"}`) {
-		t.Fatalf("Prometheus endpoint %s:\n%s", rep.Endpoint, body)
-	}
-
-	// Point-in-time restore into a new twin beside the source.
-	pitrDir := filepath.Join(filepath.Dir(dir), "restored")
-	if _, err := RestoreToTime(ctx, RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: pitrDir, Time: moment}); err != nil {
-		t.Fatal(err)
-	}
-	pitrCfg := testConfig(t, "dev")
-	pitrCfg.Database.StackName = "restored"
-	pitr := upWith(t, pitrCfg, pitrDir, MonitoringOptions{})
-	pc := mustConnect(t, pitr, pitrCfg.Database.Port)
-	if got := rowIDs(t, pc); !slices.Equal(got, []int{1, 2}) {
-		t.Fatalf("restored to %s: rows %v, want [1 2]", moment.Format(time.RFC3339Nano), got)
-	}
-	if _, err := pc.Exec(ctx, "INSERT INTO t VALUES (10)"); err != nil {
-		t.Fatalf("restored cluster does not take writes: %v", err)
-	}
-	if got := rowIDs(t, conn); !slices.Equal(got, []int{1, 2, 3}) {
-		t.Fatalf("source rows %v, want [1 2 3]", got)
-	}
-	if !hasEvent(t, pitrDir, bestpractice.SourceCluster, "restored", "notification", "cluster restored from") {
-		t.Fatal("no restore event in the new twin")
-	}
-	pc.Close(ctx)
-	pitr.down()
-
-	// A final snapshot, as `down` takes it; then a new twin from it.
-	var sn backup.Snapshot
-	src.call(t, http.MethodPost, PathSnapshots, SnapshotRequest{Name: "final-one", Kind: "final"}, &sn)
-	if sn.Kind != "final" || sn.Cluster != cfg.Database.StackName {
-		t.Fatalf("snapshot %+v", sn)
-	}
-	conn.Close(ctx)
-	src.down()
-	assertNothingRuns(t, dir)
-
-	snapCfg := testConfig(t, "dev")
-	snapCfg.Database.StackName = "from-snapshot"
-	snapCfg.Database.SnapshotName = "final-one"
-	snapDir := filepath.Join(filepath.Dir(dir), "from-snapshot")
-	fromSnap := upWith(t, snapCfg, snapDir, MonitoringOptions{})
-	sc := mustConnect(t, fromSnap, snapCfg.Database.Port) // the master password is this twin's own secret
-	if got := rowIDs(t, sc); !slices.Equal(got, []int{1, 2, 3}) {
-		t.Fatalf("rows from the snapshot %v, want [1 2 3]", got)
-	}
-	if !hasEvent(t, snapDir, bestpractice.SourceCluster, "from-snapshot", "notification", "restored from snapshot final-one") {
-		t.Fatal("no snapshot restore event")
-	}
 }
 
 // TestParameterChangeEvents restarts a twin with another pgaudit.log and finds the parameter
