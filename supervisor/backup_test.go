@@ -187,6 +187,15 @@ func TestBackupsFollowFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close(ctx)
+	if !hasEvent(t, dir, bestpractice.SourceCluster, cfg.Database.StackName, "failover", "switchover completed") ||
+		!hasEvent(t, dir, bestpractice.SourceInstance, secondInstance, "failover", "promoted to writer") {
+		t.Fatalf("no failover events of the cluster and the promoted instance: %+v", mustEvents(t, dir))
+	}
+	for _, e := range mustEvents(t, dir) {
+		if !slices.Contains(bestpractice.EventCategories[e.SourceType], e.Category) {
+			t.Errorf("event outside the subscribed categories: %+v", e)
+		}
+	}
 	tw.call(t, http.MethodPost, PathArchive, nil, nil) // archive-push from the new writer's data directory
 	var info backup.Info
 	tw.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Incr}, &info)
