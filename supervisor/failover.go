@@ -260,6 +260,12 @@ func (s *Supervisor) instanceNames() []string {
 // reader caught up. Unplanned: old is fenced for sure first (its sessions cut at the endpoint,
 // every process of it killed). Called with s.ha.op held.
 func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, target string, planned bool) (api.Failover, error) {
+	// Once begun, a failover runs to its end even when the supervisor is asked to stop (which
+	// waits for it): stopped halfway, it could leave a promoted reader recorded as a reader. The
+	// rejoin that follows may be cancelled: the next start completes it.
+	outer := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer cancel()
 	start := time.Now()
 	res := api.Failover{Planned: planned, OldWriter: old.Name}
 	oldAddr := addr(old.Port)
@@ -356,11 +362,15 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
 	resume()
 	s.updateReaderEndpoint()
+	// Sessions that came through the reader endpoint to the promoted reader could now write.
+	if n := s.readerEP.CloseConnectionsTo(addr(cand.Port)); n > 0 {
+		s.log.Info("reader endpoint sessions to the new writer closed", "instance", cand.Name, "closed", n)
+	}
 	res.Duration = time.Since(start)
 	s.instanceEvent(cand.Name, "failover", "instance %s promoted to writer", cand.Name)
 
 	if planned {
-		if err := s.rejoin(ctx, old.Name); err != nil {
+		if err := s.rejoin(outer, old.Name); err != nil {
 			res.Warning = fmt.Sprintf("the old writer %s did not rejoin as a reader yet: %v", old.Name, err)
 		} else {
 			res.Rejoined = true

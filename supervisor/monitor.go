@@ -51,8 +51,8 @@ func (s *Supervisor) monitor(ctx context.Context) {
 	}
 }
 
-// checkInstances records servers that exited. (Restarting and failover come with the failover
-// work; until then a dead instance stays down and is reported.)
+// checkInstances records servers that exited. A dead writer is failed over or restarted by
+// failover.go; a dead reader stays down and is reported.
 func (s *Supervisor) checkInstances() {
 	s.mu.Lock()
 	var dead []*instance.Instance
