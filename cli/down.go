@@ -68,5 +68,6 @@ func newDownCmd(a *App) *cobra.Command {
 	lf.add(cmd)
 	cmd.Flags().BoolVar(&del, "delete", false, "also delete the state directory (data, secrets, certificates); asks unless --yes")
 	cmd.Flags().BoolVar(&skipFinal, "skip-final-snapshot", false, "stop without taking a final snapshot of the running twin (snapshot.go)")
+	addAWSFlags(cmd)
 	return cmd
 }
