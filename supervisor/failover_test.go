@@ -247,7 +247,8 @@ func TestFailoverHung(t *testing.T) {
 
 // TestSwitchover switches the writer over and back through the API under a writing client: no
 // acknowledged write is lost, the client sees no more than the cut of its session each time, and
-// each old writer is a reader again when the call returns.
+// each old writer is a reader again when the call returns. Then the degrade rule: with the reader
+// out of sync, a writer that dies is restarted in place rather than failed over to the reader.
 func TestSwitchover(t *testing.T) {
 	h := upHA(t, "prod")
 	h.startLoad(t, 200)
@@ -274,19 +275,70 @@ func TestSwitchover(t *testing.T) {
 			}
 		}
 	}
-	st := h.finish(t, 3)
+	switched := h.load.Stats()
+
+	// Degraded: the reader stops streaming, and once the bound has passed the writer commits
+	// alone. A writer that dies now is restarted in place: the reader may lack acknowledged
+	// writes, so it must not be promoted.
+	var reader api.Instance
+	for _, in := range h.sv.Status(ctx).Instances {
+		if in.Role == api.RoleReader {
+			reader = in
+		}
+	}
+	setConninfo := func(sql string) {
+		t.Helper()
+		h.sv.mu.Lock()
+		r := h.sv.instances[reader.Name]
+		h.sv.mu.Unlock()
+		conn, err := r.Connect(ctx, "postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setConninfo("ALTER SYSTEM SET primary_conninfo = ''")
+	for !h.sv.Status(ctx).Degraded {
+		if ctx.Err() != nil {
+			t.Fatal("never degraded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.moreWrites(t, 100)
+	w := h.writer(t)
+	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.load.WaitRecovered(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	h.moreWrites(t, 100)
+	if now := h.writer(t); now.Name != w.Name {
+		t.Errorf("degraded cluster: %s was promoted though not known to be in sync", now.Name)
+	}
+	setConninfo("ALTER SYSTEM RESET primary_conninfo")
+
+	// Two switchovers, one restart in place: the writer's port changed twice.
+	h.finish(t, 3)
 	// One cut session per switchover: its transaction fails, the client reconnects, and the
 	// endpoint holds the new session until the new writer serves it.
-	if st.Errors > 2 || len(st.Outages) > 2 {
-		t.Errorf("client saw %d errors in %d outages over two switchovers, want at most one each: %+v", st.Errors, len(st.Outages), st.Outages)
+	if switched.Errors > 2 || len(switched.Outages) > 2 {
+		t.Errorf("client saw %d errors in %d outages over two switchovers, want at most one each: %q", switched.Errors, len(switched.Outages), switched.ErrorLog)
 	}
-	for _, o := range st.Outages {
+	for _, o := range switched.Outages {
 		if strings.Contains(o.FirstError, "read-only") || strings.Contains(o.FirstError, "SQLSTATE 23") {
 			t.Errorf("client error beyond a reconnect: %s", o.FirstError)
 		}
 	}
 	t.Log(h.events(t))
-	wantEvents(t, h.events(t), "switchover started: writer", "switchover completed: ", "replayed the old writer's last WAL position")
+	wantEvents(t, h.events(t), "switchover started: writer", "switchover completed: ", "replayed the old writer's last WAL position",
+		"replication degraded", "writer "+w.Name+" restarted in place")
 
 	// A target that is no reader is refused before anything happens.
 	if _, err := c.Failover(ctx, h.writer(t).Name); err == nil || !strings.Contains(err.Error(), "is the writer already") {
