@@ -127,6 +127,13 @@ type LocalTarget struct {
 	RotationInterval string `yaml:"rotationInterval" json:"rotationInterval"`
 	// SMTP is host:port of a mail relay for notifications; empty disables e-mail.
 	SMTP string `yaml:"smtp" json:"smtp"`
+	// SMTPFrom is the notifications' sender; empty means apgstack@localhost.
+	SMTPFrom string `yaml:"smtpFrom" json:"smtpFrom"`
+	// MetricsPort is the loopback port of the Prometheus endpoint; 0 picks a free one.
+	MetricsPort int `yaml:"metricsPort" json:"metricsPort"`
+	// AlarmThresholds overrides alarm thresholds by alarm name (CPU, MaxUsedTxIDs,
+	// FreeLocalStorage), e.g. to drive an alarm in a drill; empty keeps the best-practice ones.
+	AlarmThresholds map[string]float64 `yaml:"alarmThresholds" json:"alarmThresholds,omitempty"`
 }
 
 // Default returns the configuration `apgstack init` writes: the original templates' defaults,

@@ -68,6 +68,9 @@ func TestValidateConstraints(t *testing.T) {
 		{"target.aws.region", "Europe", "a Region name"},
 		{"target.local.readerPort", "80", "from 1150 to 65535"},
 		{"target.local.rotationInterval", "soon", "Go duration"},
+		{"target.local.metricsPort", "80", "from 1024 to 65535"},
+		{"target.local.smtpFrom", "me", "an e-mail address"},
+		{"target.local.alarmThresholds.Disk", "5", "an alarm name (CPU, MaxUsedTxIDs, FreeLocalStorage)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
@@ -113,6 +116,7 @@ func TestInitYAMLRoundTripsEveryField(t *testing.T) {
 	cfg := Default()
 	cfg.Bastion.EnableTCPForwarding = true
 	cfg.Target.Local.ReaderPort = 6543
+	cfg.Target.Local.AlarmThresholds = map[string]float64{"CPU": 50, "FreeLocalStorage": 1e18}
 	out, err := InitYAML(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -179,5 +183,24 @@ func TestBastionArch(t *testing.T) {
 		if got := BastionArch(typ); got != want {
 			t.Errorf("BastionArch(%s) = %s, want %s", typ, got, want)
 		}
+	}
+}
+
+func TestAlarmThresholdsFromEnvironmentAndFlags(t *testing.T) {
+	cfg, err := Load(filepath.Join(t.TempDir(), "none.yaml"), false, []string{"APGSTACK_TARGET_LOCAL_METRICSPORT=9187"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Set("target.local.alarmThresholds.CPU", "42.5"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Target.Local.MetricsPort != 9187 || cfg.Target.Local.AlarmThresholds["CPU"] != 42.5 {
+		t.Fatalf("metricsPort %d, thresholds %v", cfg.Target.Local.MetricsPort, cfg.Target.Local.AlarmThresholds)
+	}
+	if err := cfg.Set("target.local.alarmThresholds.CPU", "lots"); err == nil || !strings.Contains(err.Error(), "a number") {
+		t.Fatalf("want an error saying a number is needed, got %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

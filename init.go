@@ -75,6 +75,9 @@ target:
     strictVersion: {{.Target.Local.StrictVersion}}  # refuse to run another PostgreSQL major than engineVersion's
     rotationInterval: {{q .Target.Local.RotationInterval}}  # secret rotation period; empty means 30 days
     smtp: {{q .Target.Local.SMTP}}  # host:port of a mail relay for notifications; empty disables e-mail
+    smtpFrom: {{q .Target.Local.SMTPFrom}}  # sender of notifications; empty means apgstack@localhost
+    metricsPort: {{.Target.Local.MetricsPort}}  # loopback port of the Prometheus endpoint; 0 picks a free one
+    alarmThresholds: {{thresholds .Target.Local.AlarmThresholds}}  # override alarm thresholds for a drill, e.g. {CPU: 50}; alarms: {{join .AlarmNames}}
 `
 
 // InitYAML renders the annotated configuration file for cfg.
@@ -83,15 +86,22 @@ func InitYAML(cfg Config) ([]byte, error) {
 		"q":       func(s string) string { return fmt.Sprintf("%q", s) },
 		"join":    func(s []string) string { return strings.Join(s, ", ") },
 		"joinInt": func(s []int) string { return joinAny(s) },
+		"thresholds": func(m map[string]float64) string {
+			parts := make([]string, 0, len(m))
+			for _, k := range sortedMapKeys(m) {
+				parts = append(parts, fmt.Sprintf("%s: %v", k, m[k]))
+			}
+			return "{" + strings.Join(parts, ", ") + "}"
+		},
 	}).Parse(initTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("init template: %w", err)
 	}
 	data := struct {
 		Config
-		Stages, Confidentiality, Compliance, EngineVersions, Lifecycle []string
-		Retention                                                      []int
-	}{cfg, Stages, ConfidentialityValues, ComplianceValues, EngineVersions, LifecycleSupports, LogRetentionDays}
+		Stages, Confidentiality, Compliance, EngineVersions, Lifecycle, AlarmNames []string
+		Retention                                                                  []int
+	}{cfg, Stages, ConfidentialityValues, ComplianceValues, EngineVersions, LifecycleSupports, AlarmNames, LogRetentionDays}
 	var buf bytes.Buffer
 	if err := tpl.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("render init template: %w", err)

@@ -118,7 +118,11 @@ func walkFields(t reflect.Type, prefix string, fn func(path string, index []int)
 }
 
 // Set assigns a field by its YAML path from a string, as flags and environment variables give it.
+// A map field takes one entry at a time: target.local.alarmThresholds.CPU=50.
 func (c *Config) Set(path, value string) error {
+	if parent, key, ok := cutMapKey(path); ok {
+		return c.setMapEntry(parent, key, value)
+	}
 	var index []int
 	walkFields(reflect.TypeOf(Config{}), "", func(p string, idx []int) {
 		if strings.EqualFold(p, path) {
@@ -146,8 +150,37 @@ func (c *Config) Set(path, value string) error {
 			return FieldError{Field: path, Value: value, Allowed: "true or false"}
 		}
 		f.SetBool(b)
+	case reflect.Map:
+		return FieldError{Field: path, Value: value, Allowed: "one entry at a time, as " + path + ".NAME=VALUE"}
 	default:
 		return fmt.Errorf("field %s has unsupported kind %s", path, f.Kind())
+	}
+	return nil
+}
+
+// mapFields are the map-valued fields, whose entries are set as <path>.<key>.
+var mapFields = []string{"target.local.alarmThresholds"}
+
+func cutMapKey(path string) (parent, key string, ok bool) {
+	for _, m := range mapFields {
+		if k, found := strings.CutPrefix(path, m+"."); found && k != "" {
+			return m, k, true
+		}
+	}
+	return "", "", false
+}
+
+func (c *Config) setMapEntry(parent, key, value string) error {
+	switch parent {
+	case "target.local.alarmThresholds":
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return FieldError{Field: parent + "." + key, Value: value, Allowed: "a number"}
+		}
+		if c.Target.Local.AlarmThresholds == nil {
+			c.Target.Local.AlarmThresholds = map[string]float64{}
+		}
+		c.Target.Local.AlarmThresholds[key] = v
 	}
 	return nil
 }

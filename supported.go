@@ -2,7 +2,10 @@ package apgstack
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/apgstack/apgstack/bestpractice"
 )
 
 // The lists below move with AWS; everything else in the templates keeps the original sample's
@@ -88,6 +91,24 @@ var ReservedDBUsernames = []string{
 	"admin", "postgres", "rdsadmin", "rds_superuser", "rdsrepladmin", "rds_replication",
 	"rds_iam", "rds_password", "rdstopmgr", "pg_signal_backend", "public", "root", "user",
 	"aurora_admin", "rds_ad", "template0", "template1",
+}
+
+// AlarmNames are the names of the best-practice alarms whose thresholds a drill may override.
+var AlarmNames = func() []string {
+	out := make([]string, len(bestpractice.Alarms))
+	for i, a := range bestpractice.Alarms {
+		out[i] = a.Name
+	}
+	return out
+}()
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func contains[T comparable](list []T, v T) bool {

@@ -140,6 +140,17 @@ func (c *Config) Validate() error {
 			v.add("target.local.readerPort", strconv.Itoa(t.Local.ReaderPort), "a port other than database.port")
 		}
 	}
+	if t.Local.MetricsPort != 0 {
+		v.intRange("target.local.metricsPort", t.Local.MetricsPort, 1024, 65535)
+	}
+	if t.Local.SMTPFrom != "" {
+		v.pattern("target.local.smtpFrom", t.Local.SMTPFrom, EmailPattern, "empty (apgstack@localhost) or an e-mail address")
+	}
+	for _, name := range sortedMapKeys(t.Local.AlarmThresholds) {
+		if !contains(AlarmNames, name) {
+			v.add("target.local.alarmThresholds."+name, fmt.Sprint(t.Local.AlarmThresholds[name]), "an alarm name ("+joinAny(AlarmNames)+") with a number")
+		}
+	}
 	if t.Local.RotationInterval != "" {
 		if dur, err := time.ParseDuration(t.Local.RotationInterval); err != nil || dur < time.Second {
 			v.add("target.local.rotationInterval", t.Local.RotationInterval, "empty (30 days) or a Go duration of at least 1s, such as 720h or 30s")

@@ -56,7 +56,7 @@ func (s *Supervisor) prepareNotifications() error {
 	if s.cfg.Target.Local.SMTP == "" || s.cfg.Environment.NotificationList == "" {
 		return nil
 	}
-	m, err := notify.New(notify.Options{Addr: s.cfg.Target.Local.SMTP, From: "apgstack@localhost", To: s.cfg.Environment.NotificationList,
+	m, err := notify.New(notify.Options{Addr: s.cfg.Target.Local.SMTP, From: s.cfg.Target.Local.SMTPFrom, To: s.cfg.Environment.NotificationList,
 		Backoff: s.opts.Monitoring.NotifyBackoff, Log: s.log})
 	if err != nil {
 		return err
@@ -109,8 +109,11 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 	if o.AlarmPeriod > 0 {
 		evalOpts = append(evalOpts, alarm.WithPeriod(o.AlarmPeriod))
 	}
-	for name, v := range o.AlarmThresholds {
-		evalOpts = append(evalOpts, alarm.WithThreshold(name, v))
+	// Thresholds from the configuration (a drill), then from the options (tests).
+	for _, th := range []map[string]float64{s.cfg.Target.Local.AlarmThresholds, o.AlarmThresholds} {
+		for name, v := range th {
+			evalOpts = append(evalOpts, alarm.WithThreshold(name, v))
+		}
 	}
 	ev, err := alarm.New(s.cfg.Database.StackName, bestpractice.Alarms, time.Now(), evalOpts...)
 	if err != nil {
@@ -154,7 +157,11 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 		}
 	}()
 
-	ln, err := metrics.ListenLoopback(o.MetricsPort)
+	port := o.MetricsPort
+	if port == 0 {
+		port = s.cfg.Target.Local.MetricsPort
+	}
+	ln, err := metrics.ListenLoopback(port)
 	var srv *http.Server
 	if err != nil {
 		s.log.Warn("Prometheus endpoint not served", "err", err)
