@@ -3,9 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/api"
 	"github.com/apgstack/apgstack/client"
 	"github.com/apgstack/apgstack/local"
 	"github.com/apgstack/apgstack/supervisor"
@@ -49,14 +52,34 @@ Unplanned failover needs no command: the supervisor does it when the writer dies
 			if err != nil {
 				return Exit(ExitUsage, err)
 			}
+			c := client.New(supervisor.Layout{Root: dir}.Socket())
+			st, err := c.Status(cmd.Context())
+			if errors.Is(err, client.ErrNotRunning) {
+				return fmt.Errorf("the local twin in %s is not running: start it with apgstack up", dir)
+			}
+			if err != nil {
+				return err
+			}
+			if target != "" {
+				var readers []string
+				for _, in := range st.Instances {
+					if in.Role == api.RoleReader {
+						readers = append(readers, in.Name)
+					}
+				}
+				if !slices.Contains(readers, target) {
+					list := "none"
+					if len(readers) > 0 {
+						list = strings.Join(readers, ", ")
+					}
+					return Usagef("--target-instance %q: not a reader of this cluster (readers: %s)", target, list)
+				}
+			}
 			if err := a.Confirm(fmt.Sprintf("fail the writer of %s over? open sessions on it are cut", dir)); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Stderr, "switching over ...")
-			res, err := client.New(supervisor.Layout{Root: dir}.Socket()).Failover(cmd.Context(), target)
-			if errors.Is(err, client.ErrNotRunning) {
-				return fmt.Errorf("the local twin in %s is not running: start it with apgstack up", dir)
-			}
+			res, err := c.Failover(cmd.Context(), target)
 			if err != nil {
 				return err
 			}

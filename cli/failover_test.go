@@ -69,6 +69,9 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 		t.Fatal("supervisor not ready")
 	}
 
+	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes", "--target-instance", "instance1"}, common...)...); code != ExitUsage || !strings.Contains(stderr, `--target-instance "instance1": not a reader of this cluster (readers: none)`) {
+		t.Errorf("failover to the writer: exit %d, %s", code, stderr)
+	}
 	code, stdout, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...)
 	if code != ExitOK || !strings.Contains(stdout, "writer instance1 restarted in place") {
 		t.Errorf("failover: exit %d, %s %s", code, stdout, stderr)
