@@ -56,15 +56,17 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	done, ready := make(chan error, 1), make(chan struct{})
+	var runErr error
+	done, ready := make(chan struct{}), make(chan struct{})
 	go func() {
-		done <- supervisor.Run(ctx, supervisor.Options{Config: cfg, StateDir: dir}, func(api.Status) { close(ready) })
+		runErr = supervisor.Run(ctx, supervisor.Options{Config: cfg, StateDir: dir}, func(api.Status) { close(ready) })
+		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case <-ready:
-	case err := <-done:
-		t.Fatalf("supervisor: %v", err)
+	case <-done:
+		t.Fatalf("supervisor: %v", runErr)
 	case <-time.After(2 * time.Minute):
 		t.Fatal("supervisor not ready")
 	}
