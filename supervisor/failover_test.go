@@ -36,6 +36,7 @@ func upHA(t *testing.T, stage string) *haTwin {
 	tw := up(t, cfg, stateDir(t))
 	h := &haTwin{twin: tw, sv: <-tw.sv}
 	h.stopWatch = h.watchEndpoint()
+	t.Cleanup(func() { h.stopWatch() })
 	return h
 }
 
