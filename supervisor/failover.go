@@ -20,18 +20,26 @@ import (
 	"github.com/apgstack/apgstack/api"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/instance"
+	"github.com/jackc/pgx/v5"
 )
 
-// Failure detection. The writer is checked with a new connection each time (so a hung postmaster,
-// which accepts no connection, is seen even while old sessions still answer); it is failed over
-// after healthFailures checks in a row that got no answer within healthTimeout. A writer that is
-// slow but answers `SELECT 1` within the timeout is never failed over. A postmaster that exits is
-// seen at once (instance.Done). Detection of a hung writer thus takes at most about
-// healthFailures × (healthInterval + healthTimeout).
+// Failure detection. Every healthInterval the writer must answer a query on a session the
+// supervisor keeps, within healthTimeout; its postmaster must not be stopped (SIGSTOP, seen in
+// /proc); and every freshEvery, and after any failure, a new session must open (so a hung
+// postmaster, which accepts no connection, is seen even while old sessions still answer). After
+// healthFailures failed checks in a row, one last check on a new session decides: a writer that
+// is slow but answers within the timeout is never failed over. A postmaster that exits is seen
+// at once (instance.Done). A stopped postmaster is thus found in about healthFailures ×
+// healthInterval + healthTimeout, any other hang in at most freshEvery + healthFailures ×
+// (healthInterval + healthTimeout).
 var (
 	healthInterval = 300 * time.Millisecond
 	healthTimeout  = time.Second
 	healthFailures = 3
+	// freshEvery is how often the check opens a new session while the writer answers on the one
+	// it keeps: a postmaster that accepts no connection is found this way, for a few lines in the
+	// server log (log_connections) every few seconds rather than at every check.
+	freshEvery = 5 * time.Second
 	// pauseBound is how long the writer endpoint holds new connections during a failover.
 	pauseBound = 30 * time.Second
 	// catchUpTimeout bounds a planned switchover's wait for the reader.
@@ -79,6 +87,8 @@ func (s *Supervisor) watch(ctx context.Context) {
 	defer tick.Stop()
 	failures := 0
 	var backoff time.Duration
+	probe := &healthProbe{}
+	defer probe.reset()
 	for {
 		w := s.writerInstance()
 		var died <-chan struct{}
@@ -92,6 +102,7 @@ func (s *Supervisor) watch(ctx context.Context) {
 			return
 		case <-died:
 			failures = 0
+			probe.reset()
 			if !s.autoFailover(ctx, w, true, "its postmaster exited") {
 				backoff = s.failoverBackoff(ctx, backoff)
 			} else {
@@ -105,10 +116,11 @@ func (s *Supervisor) watch(ctx context.Context) {
 			// for a switchover does not answer either.
 			if !s.ha.op.TryLock() {
 				failures = 0
+				probe.reset() // its session may be cut by the operation
 				continue
 			}
 			s.ha.op.Unlock()
-			err := s.healthCheck(ctx, w)
+			err := probe.check(ctx, w, failures > 0)
 			if err == nil || ctx.Err() != nil {
 				failures = 0
 				continue
@@ -117,7 +129,7 @@ func (s *Supervisor) watch(ctx context.Context) {
 			s.log.Warn("writer health check failed", "instance", w.Name, "failures", failures, "err", err)
 			if failures >= healthFailures {
 				failures = 0
-				if !s.autoFailover(ctx, w, false, fmt.Sprintf("it did not answer %d health checks in a row within %s (last: %v)", healthFailures, healthTimeout, err)) {
+				if !s.autoFailover(ctx, w, false, fmt.Sprintf("it failed %d health checks in a row (last: %v) and did not answer a new session within %s", healthFailures, err, healthTimeout)) {
 					backoff = s.failoverBackoff(ctx, backoff)
 				} else {
 					backoff = 0
@@ -139,6 +151,72 @@ func (s *Supervisor) failoverBackoff(ctx context.Context, last time.Duration) ti
 	return next
 }
 
+// healthProbe keeps the health check's session to the writer.
+type healthProbe struct {
+	inst  *instance.Instance
+	conn  *pgx.Conn
+	fresh time.Time // when conn was opened
+}
+
+func (p *healthProbe) reset() {
+	if p.conn != nil {
+		_ = p.conn.Close(context.Background())
+	}
+	p.conn = nil
+}
+
+// check asks w whether it serves as the writer: its postmaster must not be stopped, and it must
+// answer within healthTimeout on the kept session, or on a new one when fresh is asked for or
+// due.
+func (p *healthProbe) check(ctx context.Context, w *instance.Instance, fresh bool) error {
+	if p.inst != w {
+		p.reset()
+		p.inst = w
+	}
+	if processStopped(w.PID()) {
+		return errors.New("its postmaster is stopped")
+	}
+	hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	if p.conn == nil || fresh || time.Since(p.fresh) >= freshEvery {
+		c, err := w.Connect(hctx, "postgres")
+		if err != nil {
+			return err
+		}
+		p.reset()
+		p.conn, p.fresh = c, time.Now()
+	}
+	if err := askWriter(hctx, p.conn); err != nil {
+		p.reset()
+		return err
+	}
+	return nil
+}
+
+// processStopped reports whether a process is stopped by a signal (state T in /proc).
+func processStopped(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && (stat[i+2] == 'T' || stat[i+2] == 't')
+}
+
+func askWriter(ctx context.Context, conn *pgx.Conn) error {
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return fmt.Errorf("health query: %w", err)
+	}
+	if inRecovery {
+		return errors.New("the writer is in recovery")
+	}
+	return nil
+}
+
 // healthCheck opens a new connection to the writer and asks it whether it is a writer.
 func (s *Supervisor) healthCheck(ctx context.Context, w *instance.Instance) error {
 	hctx, cancel := context.WithTimeout(ctx, healthTimeout)
@@ -148,14 +226,7 @@ func (s *Supervisor) healthCheck(ctx context.Context, w *instance.Instance) erro
 		return err
 	}
 	defer conn.Close(context.Background())
-	var inRecovery bool
-	if err := conn.QueryRow(hctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return fmt.Errorf("health query: %w", err)
-	}
-	if inRecovery {
-		return errors.New("the writer is in recovery")
-	}
-	return nil
+	return askWriter(hctx, conn)
 }
 
 // autoFailover handles a writer that died or hangs (dead: its postmaster exited). It reports

@@ -242,7 +242,7 @@ func TestFailoverHung(t *testing.T) {
 	if w := h.writer(t); w.Name == old.Name {
 		t.Errorf("writer is still %s", w.Name)
 	}
-	wantEvents(t, h.events(t), "failover started: writer "+old.Name+" failed: it did not answer",
+	wantEvents(t, h.events(t), "failover started: writer "+old.Name+" failed: it failed 3 health checks in a row",
 		"instance "+old.Name+" fenced", "failover completed: ", "promoted to writer", "instance "+old.Name+" rejoined as a reader")
 }
 
