@@ -160,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if r.bin, _, err = instance.FindBinaries(ctx, want, false); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: DescribeMachine(r.bin.Version), Started: time.Now(), Quick: o.Quick, Settings: r.s.String(), LoadAvg: LoadAverage()}
+	rep := &Report{Machine: DescribeMachine(r.bin.Version), Started: time.Now(), Quick: o.Quick, Settings: r.s.String(), LoadAvg: LoadAverage(), Revision: BuildRevision()}
 	if r.work, err = os.MkdirTemp(o.WorkDir, "apgstack-bench-"); err != nil {
 		return nil, fmt.Errorf("bench: work directory: %w", err)
 	}

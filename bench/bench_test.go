@@ -241,7 +241,7 @@ func sampleReport() *Report {
 	return &Report{
 		Machine: Machine{CPU: "Test CPU", Cores: 2, MemoryMiB: 2048, OS: "Debian GNU/Linux 12 (bookworm)", Kernel: "Linux 6.1", PostgreSQL: "15.18", Go: "go1.26 linux/amd64"},
 		Started: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), Elapsed: 97 * time.Second, Quick: true,
-		Settings: "time to ready 2 runs", LoadAvg: "0.50, 0.40, 0.30",
+		Settings: "time to ready 2 runs", LoadAvg: "0.50, 0.40, 0.30", Revision: "0123456789ab",
 		Rows: []Row{
 			{Scenario: "synth", Measure: "write the three templates", Result: "18 ms", Spread: "11 ms–30 ms", Target: "< 100 ms", Verdict: Met, Note: "median of 20"},
 			{Scenario: "endpoint", Measure: "writer endpoint, select-only", Result: "80.0 % of direct", Target: "≥ 95 %", Verdict: Missed, Note: "a | b"},

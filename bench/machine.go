@@ -6,9 +6,43 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
+
+// Revision names the apgstack source the figures were taken with. Builds from a git checkout
+// carry it in their build information; a build without it (from an exported tree) may set it
+// with -ldflags "-X github.com/apgstack/apgstack/bench.Revision=<commit>".
+var Revision string
+
+// BuildRevision is Revision, else the VCS revision of the running binary ("+modified" when its
+// tree had uncommitted changes), else "".
+func BuildRevision() string {
+	if Revision != "" {
+		return Revision
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, modified := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" && modified {
+		rev += "+modified"
+	}
+	return rev
+}
 
 // Machine describes where the figures were taken.
 type Machine struct {

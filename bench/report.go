@@ -46,6 +46,7 @@ type Report struct {
 	Quick    bool          `json:"quick"`
 	Settings string        `json:"settings"` // runs, pgbench duration and clients, as used
 	LoadAvg  string        `json:"loadAverage,omitempty"`
+	Revision string        `json:"revision,omitempty"` // the apgstack source measured
 	Rows     []Row         `json:"rows"`
 }
 
@@ -82,6 +83,9 @@ func (r *Report) Markdown() string {
 	b.WriteString("| | |\n|---|---|\n")
 	for _, kv := range r.Machine.Fields() {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], mdCell(kv[1]))
+	}
+	if r.Revision != "" {
+		fmt.Fprintf(&b, "| apgstack revision | %s |\n", mdCell(r.Revision))
 	}
 	fmt.Fprintf(&b, "| Date | %s |\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "| Duration of the run | %s |\n", r.Elapsed.Round(time.Second))
