@@ -157,10 +157,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database.engineVersion %q: %w", r.cfg.Database.EngineVersion, err)
 	}
-	if r.bin, _, err = instance.FindBinaries(ctx, want, false); err != nil {
+	var warn string
+	if r.bin, warn, err = instance.FindBinaries(ctx, want, false); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: DescribeMachine(r.bin.Version), Started: time.Now(), Quick: o.Quick, Settings: r.s.String(), LoadAvg: LoadAverage(), Revision: BuildRevision()}
+	pg := r.bin.Version
+	if warn != "" {
+		pg += fmt.Sprintf(" (database.engineVersion is %s; PostgreSQL %s is the nearest installed major)", r.cfg.Database.EngineVersion, r.bin.Version)
+	}
+	rep := &Report{Machine: DescribeMachine(pg), Started: time.Now(), Quick: o.Quick, Settings: r.s.String(), LoadAvg: LoadAverage(), Revision: BuildRevision()}
 	if r.work, err = os.MkdirTemp(o.WorkDir, "apgstack-bench-"); err != nil {
 		return nil, fmt.Errorf("bench: work directory: %w", err)
 	}
