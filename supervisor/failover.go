@@ -273,8 +273,9 @@ func describe(res api.Failover) string {
 // Failover implements api.Operator: a planned switchover with no acknowledged write lost. The
 // writer endpoint holds new connections, the old writer's sessions end, the old writer checkpoints
 // and shuts down cleanly, the reader replays up to the old writer's last WAL record and is
-// promoted, the endpoint is repointed, and the old writer rejoins as a reader. With no reader
-// (dev) the writer restarts in place.
+// promoted, the endpoint is repointed, and the old writer rejoins as a reader. A cluster without
+// readers (dev, test) restarts its writer in place; one whose readers cannot take over now is
+// left as it is (409).
 func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover, error) {
 	s.ha.op.Lock()
 	defer s.ha.op.Unlock()
@@ -315,6 +316,17 @@ func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover,
 	}
 	s.clusterEvent("failover", "switchover completed: %s", describe(res))
 	return res, nil
+}
+
+func (s *Supervisor) hasReaders() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, in := range s.state.Instances {
+		if in.Role == api.RoleReader {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Supervisor) instanceNames() []string {
@@ -366,6 +378,15 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 	cand, err := s.candidate(ctx, target, planned)
 	if err != nil {
 		s.log.Warn("no reader to promote", "err", err)
+	}
+	if planned && cand == nil && s.hasReaders() {
+		// Asked to switch over, but no reader can take over now: nothing changes.
+		keep()
+		s.mu.Lock()
+		delete(s.failed, old.Name)
+		s.mu.Unlock()
+		resume()
+		return res, &api.OperationError{Code: http.StatusConflict, Message: "no reader can take over now: " + err.Error()}
 	}
 	if planned && cand != nil {
 		lsn, err := s.drainWriter(ctx, old, cand)

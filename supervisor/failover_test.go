@@ -348,6 +348,31 @@ func TestSwitchover(t *testing.T) {
 	if _, err := c.Failover(ctx, "nosuch"); err == nil || !strings.Contains(err.Error(), "no such instance") {
 		t.Errorf("switchover to an unknown instance: %v", err)
 	}
+	// With its reader down, the cluster is left as it is rather than restarted.
+	writer := h.writer(t)
+	if err := syscall.Kill(findPID(t, h.sv.Status(ctx), reader.Name), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	readerState := func() string {
+		for _, in := range h.sv.Status(ctx).Instances {
+			if in.Name == reader.Name {
+				return in.State
+			}
+		}
+		return ""
+	}
+	for readerState() != api.StateFailed {
+		if ctx.Err() != nil {
+			t.Fatal("reader death never noticed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Failover(ctx, ""); err == nil || !strings.Contains(err.Error(), "no reader can take over now") {
+		t.Errorf("switchover with the reader down: %v", err)
+	}
+	if now := h.writer(t); now.PID != writer.PID {
+		t.Errorf("writer %+v after a refused switchover, want pid %d unchanged", now, writer.PID)
+	}
 }
 
 // TestFailoverDev: a single instance has no reader, so a killed writer restarts in place, as a
