@@ -250,6 +250,7 @@ func TestFailoverHung(t *testing.T) {
 // acknowledged write is lost, the client sees no more than the cut of its session each time, and
 // each old writer is a reader again when the call returns. Then the degrade rule: with the reader
 // out of sync, a writer that dies is restarted in place rather than failed over to the reader.
+// Last, a switchover with the reader down is refused and changes nothing.
 func TestSwitchover(t *testing.T) {
 	h := upHA(t, "prod")
 	h.startLoad(t, 200)
