@@ -37,6 +37,13 @@ func TestPause(t *testing.T) {
 	if got, err := ask(t, old, oldR, "2"); err == nil {
 		t.Errorf("the fenced connection still answered %q", got)
 	}
+	// The closed connection's relay ends on its own goroutine.
+	for i := 0; p.Connections()[a] > 0; i++ {
+		if i == 1000 {
+			t.Fatal("the fenced connection is still counted")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	waiting, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
