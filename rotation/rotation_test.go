@@ -159,15 +159,21 @@ func TestRotateUnderPool(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pool.Close()
-			// Hold three connections across the rotation, and keep the others busy.
+			// Open all six sessions first (a session opened during the rotation, between setSecret
+			// and finishSecret, would meet the single-user strategy's known window); hold three
+			// across the rotation and keep the others busy.
 			var held []*pgxpool.Conn
-			for range 3 {
+			for range 6 {
 				c, err := pool.Acquire(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
 				held = append(held, c)
 			}
+			for _, c := range held[3:] {
+				c.Release()
+			}
+			held = held[:3]
 			var pids []uint32
 			for _, c := range held {
 				pids = append(pids, c.Conn().PgConn().PID())
