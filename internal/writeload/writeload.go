@@ -58,6 +58,8 @@ type Stats struct {
 	FirstFailure      time.Time `json:"firstFailure"`
 	FirstSuccessAfter time.Time `json:"firstSuccessAfter"`
 	Outages           []Outage  `json:"outages"`
+	// ErrorLog holds the first errors with their times (at most 50), for diagnosis.
+	ErrorLog []string `json:"errorLog"`
 }
 
 // Load is a running writing client.
@@ -210,6 +212,9 @@ func (l *Load) failed(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Errors++
+	if len(l.stats.ErrorLog) < 50 {
+		l.stats.ErrorLog = append(l.stats.ErrorLog, now.Format("15:04:05.000000")+" "+err.Error())
+	}
 	if n := len(l.stats.Outages); n == 0 || !l.stats.Outages[n-1].RecoveredAt.IsZero() {
 		l.stats.Outages = append(l.stats.Outages, Outage{FailedAt: now, FirstError: err.Error()})
 		if n == 0 {
@@ -240,6 +245,7 @@ func (l *Load) Stats() Stats {
 	defer l.mu.Unlock()
 	st := l.stats
 	st.Outages = slices.Clone(st.Outages)
+	st.ErrorLog = slices.Clone(st.ErrorLog)
 	return st
 }
 
