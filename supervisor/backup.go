@@ -284,12 +284,34 @@ func inWindow(t time.Time, window string) bool {
 // backup; WAL is archived from the start, and `apgstack backup` takes one at once.
 var firstBackupDelay = time.Minute
 
+// stanzaRetry is the wait between attempts to create the stanza.
+var stanzaRetry = 3 * time.Second
+
 // backupLoop creates the stanza at once (archiving needs it), then takes the backups the
 // schedule asks for: the first full one after firstBackupDelay, later ones in the backup window.
 func (s *Supervisor) backupLoop(ctx context.Context) {
-	if err := s.createStanza(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("backup stanza", "err", err)
-		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "backup repository not ready: " + err.Error()})
+	// Until the stanza exists archive_command fails and WAL piles up in pg_wal, so a failure
+	// (a switchover at the same moment, say) is retried until it succeeds.
+	for attempt := 0; ; attempt++ {
+		err := s.createStanza(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if attempt > 0 {
+				s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "backup repository ready"})
+			}
+			break
+		}
+		if attempt == 0 {
+			s.log.Warn("backup stanza; retrying", "err", err)
+			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "backup repository not ready (retrying): " + err.Error()})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(stanzaRetry):
+		}
 	}
 	select {
 	case <-ctx.Done():
