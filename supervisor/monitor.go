@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os/user"
+	"sync"
 	"time"
 
 	"github.com/apgstack/apgstack/api"
@@ -27,6 +28,12 @@ func currentUser() string {
 // that exit, keeps the reader endpoint on healthy readers, keeps synchronous replication's
 // bookkeeping (prod) and deletes old server logs.
 func (s *Supervisor) monitor(ctx context.Context) {
+	// Reader restarts run beside the loop; they end before monitor returns, so that stopAll
+	// sees every server they started.
+	ctx, cancel := context.WithCancel(ctx)
+	var restarts sync.WaitGroup
+	defer restarts.Wait()
+	defer cancel()
 	tick := time.NewTicker(s.opts.PollInterval)
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
@@ -42,7 +49,12 @@ func (s *Supervisor) monitor(ctx context.Context) {
 		case <-prune.C:
 			s.pruneLogs()
 		case <-tick.C:
-			s.checkInstances()
+			for _, name := range s.checkInstances() {
+				if s.opts.ReaderRestartDelay > 0 {
+					restarts.Add(1)
+					go func() { defer restarts.Done(); s.restartReader(ctx, name) }()
+				}
+			}
 			s.updateReaderEndpoint()
 			if bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication {
 				gone = s.syncControl(ctx, gone)
@@ -51,20 +63,66 @@ func (s *Supervisor) monitor(ctx context.Context) {
 	}
 }
 
-// checkInstances records servers that exited. A dead writer is failed over or restarted by
-// failover.go; a dead reader stays down and is reported.
-func (s *Supervisor) checkInstances() {
+// exitedReason marks an instance that checkInstances found dead.
+const exitedReason = "postgres exited"
+
+// checkInstances records servers that exited and returns the readers among them. A dead writer
+// is failed over or restarted by failover.go; a dead reader is restarted by restartReader.
+func (s *Supervisor) checkInstances() (deadReaders []string) {
 	s.mu.Lock()
 	var dead []*instance.Instance
 	for name, i := range s.instances {
 		if !i.Running() && s.failed[name] == "" {
-			s.failed[name] = "postgres exited"
+			s.failed[name] = exitedReason
 			dead = append(dead, i)
+			if s.roleLocked(name) == api.RoleReader {
+				deadReaders = append(deadReaders, name)
+			}
 		}
 	}
 	s.mu.Unlock()
 	for _, i := range dead {
 		s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: i.Name, Category: "failure", Message: "instance " + i.Name + " stopped unexpectedly"})
+	}
+	return deadReaders
+}
+
+// roleLocked is an instance's role; s.mu must be held.
+func (s *Supervisor) roleLocked(name string) string {
+	for _, in := range s.state.Instances {
+		if in.Name == name {
+			return in.Role
+		}
+	}
+	return ""
+}
+
+// restartReader brings back a reader that died, as Aurora replaces a failed instance: after
+// ReaderRestartDelay, then with a doubling wait, for as long as it is still a dead reader that
+// nothing else (a failover, a rejoin) has taken over.
+func (s *Supervisor) restartReader(ctx context.Context, name string) {
+	wait := s.opts.ReaderRestartDelay
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.shutdown:
+			return
+		case <-time.After(wait):
+		}
+		s.mu.Lock()
+		i := s.instances[name]
+		still := i != nil && !i.Running() && s.failed[name] == exitedReason && s.roleLocked(name) == api.RoleReader
+		s.mu.Unlock()
+		if !still {
+			return
+		}
+		err := s.restartInstance(ctx, name)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("reader restart failed; trying again", "instance", name, "in", 2*wait, "err", err)
+		wait = min(2*wait, 5*time.Minute)
 	}
 }
 

@@ -49,6 +49,9 @@ type Options struct {
 	// DegradeAfter bounds how long commits wait for a gone synchronous reader before the writer
 	// goes on alone (prod). Default 10 s.
 	DegradeAfter time.Duration
+	// ReaderRestartDelay is how long a reader that died stays down before the supervisor starts
+	// it again (Aurora replaces a failed instance). Default 5 s; negative: never.
+	ReaderRestartDelay time.Duration
 	// PollInterval is how often instances and replication are checked. Default 1 s.
 	PollInterval time.Duration
 	// StartTimeout bounds each server's start. Default 2 min.
@@ -152,6 +155,9 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	}
 	if opts.DegradeAfter == 0 {
 		opts.DegradeAfter = 10 * time.Second
+	}
+	if opts.ReaderRestartDelay == 0 {
+		opts.ReaderRestartDelay = 5 * time.Second
 	}
 	if opts.PollInterval == 0 {
 		opts.PollInterval = time.Second
