@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apgstack/apgstack/scram"
+
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/certs"
 	"github.com/apgstack/apgstack/instance"
@@ -384,11 +386,7 @@ func benchRole(ctx context.Context, in *instance.Instance) (string, error) {
 		return "", err
 	}
 	password := hex.EncodeToString(raw)
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	verifier, err := postgres.SCRAMVerifier(password, salt)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return "", err
 	}

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apgstack/apgstack/scram"
+
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/jackc/pgx/v5"
@@ -238,7 +240,7 @@ func (r *run) roles(ctx context.Context) error {
 		if !exists {
 			stmt := "CREATE ROLE " + id + " LOGIN"
 			if role.Password != "" {
-				v, err := newScramVerifier(role.Password)
+				v, err := scram.Verifier(role.Password)
 				if err != nil {
 					return err
 				}
@@ -272,12 +274,12 @@ func (r *run) roles(ctx context.Context) error {
 			if err := r.tx.QueryRow(ctx, "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", role.Name).Scan(&stored); err != nil {
 				return fmt.Errorf("read password verifier of role %q: %w", role.Name, err)
 			}
-			if stored != nil && scramMatches(*stored, role.Password) {
+			if stored != nil && scram.Matches(*stored, role.Password) {
 				continue
 			}
 			counted = true
 		}
-		v, err := newScramVerifier(role.Password)
+		v, err := scram.Verifier(role.Password)
 		if err != nil {
 			return err
 		}

@@ -127,18 +127,3 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
-
-func TestSCRAMVerifier(t *testing.T) {
-	salt := []byte("0123456789abcdef")
-	v, err := SCRAMVerifier("secret-password", salt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(v, "SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$") || strings.Contains(v, "secret-password") {
-		t.Errorf("verifier = %s", v)
-	}
-	v2, _ := SCRAMVerifier("other", salt)
-	if v == v2 {
-		t.Error("different passwords give the same verifier")
-	}
-}

@@ -18,7 +18,6 @@ package rotation
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apgstack/apgstack/scram"
 
 	"github.com/apgstack/apgstack/postgres"
 	"github.com/apgstack/apgstack/secretstore"
@@ -204,11 +205,7 @@ func (r *Rotator) SetSecret(ctx context.Context, name, version string) error {
 // setPassword sets a role's password as a SCRAM verifier. The role must exist: ALTER ROLE on a
 // missing role fails, and nothing is created.
 func (r *Rotator) setPassword(ctx context.Context, user, password string) error {
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return fmt.Errorf("random salt: %w", err)
-	}
-	verifier, err := postgres.SCRAMVerifier(password, salt)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package rotation
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apgstack/apgstack/scram"
 
 	"github.com/apgstack/apgstack/internal/pgtest"
 	"github.com/apgstack/apgstack/postgres"
@@ -70,9 +71,7 @@ func (f *fixture) addRole(t *testing.T, role, attrs string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	v, err := postgres.SCRAMVerifier(pw, salt)
+	v, err := scram.Verifier(pw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os/user"
 	"sync"
@@ -13,8 +12,6 @@ import (
 	"github.com/apgstack/apgstack/instance"
 	"github.com/apgstack/apgstack/postgres"
 )
-
-var randRead = rand.Read
 
 func currentUser() string {
 	u, err := user.Current()

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apgstack/apgstack/scram"
+
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/api"
 	"github.com/apgstack/apgstack/bestpractice"
@@ -701,11 +703,7 @@ func createMaster(ctx context.Context, w *instance.Instance, m secretstore.Datab
 		return err
 	}
 	defer conn.Close(ctx)
-	salt := make([]byte, 16)
-	if _, err := randRead(salt); err != nil {
-		return err
-	}
-	verifier, err := postgres.SCRAMVerifier(m.Password, salt)
+	verifier, err := scram.Verifier(m.Password)
 	if err != nil {
 		return err
 	}
