@@ -3,12 +3,9 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"syscall"
 
 	"github.com/apgstack/apgstack/api"
 )
@@ -51,28 +48,5 @@ func (c *Client) Shutdown(ctx context.Context) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://supervisor"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w (no one listens on %s)", ErrNotRunning, c.socket)
-		}
-		return fmt.Errorf("supervisor API %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("supervisor API %s %s: %s: %s", method, path, resp.Status, e.Message)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("supervisor API %s %s: decode: %w", method, path, err)
-	}
-	return nil
+	return c.Call(ctx, method, path, nil, out)
 }
