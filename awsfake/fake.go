@@ -12,7 +12,7 @@
 //
 // Services are told apart by the SigV4 credential scope of each request
 // (…/region/<service>/aws4_request). CloudFormation, STS and RDS speak the AWS query protocol
-// (form-encoded POST, XML answers), CloudTrail and Config JSON 1.1, GuardDuty REST-JSON and S3
+// (form-encoded POST, XML answers), CloudTrail, Config and Secrets Manager JSON 1.1, GuardDuty REST-JSON and S3
 // REST-XML.
 package awsfake
 
@@ -73,6 +73,7 @@ type Fake struct {
 	snapshots  []*snapshot
 	failures   map[string]string // stack/logicalID -> failure reason
 	secrets    map[string]string // ARN -> SecretString
+	rotations  []Rotation
 }
 
 // New starts a fake and stops it when the test ends.
@@ -217,6 +218,21 @@ func (f *Fake) PutSecretValue(arn, value string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.secrets[arn] = value
+}
+
+// Rotation is one RotateSecret call the fake accepted.
+type Rotation struct {
+	SecretID          string
+	RotateImmediately bool
+	VersionID         string
+}
+
+// Rotations lists the rotations asked for, in order. The fake records them and changes no
+// secret value (the rotation function is AWS's, not the caller's).
+func (f *Fake) Rotations() []Rotation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Rotation(nil), f.rotations...)
 }
 
 // ClusterState is what a test can read or set of a DB cluster.
@@ -566,6 +582,17 @@ func (f *Fake) serveJSON(w http.ResponseWriter, r *http.Request, service string)
 			break
 		}
 		out = map[string]any{"ARN": id, "Name": id[strings.LastIndex(id, ":")+1:], "SecretString": v, "VersionId": "fake-version", "VersionStages": []string{"AWSCURRENT"}}
+	case "RotateSecret":
+		// Only secrets the stacks created, by ARN; an unknown id is refused as AWS does.
+		id := form.Get("SecretId")
+		if _, ok := f.secrets[id]; !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			out = map[string]any{"__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret."}
+			break
+		}
+		rot := Rotation{SecretID: id, RotateImmediately: form.Get("RotateImmediately") != "false", VersionID: fmt.Sprintf("fake-rotation-%d", len(f.rotations)+1)}
+		f.rotations = append(f.rotations, rot)
+		out = map[string]any{"ARN": id, "Name": id[strings.LastIndex(id, ":")+1:], "VersionId": rot.VersionID}
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 		out = map[string]any{"__type": "UnknownOperationException", "message": "not faked: " + action}

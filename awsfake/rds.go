@@ -4,16 +4,73 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"time"
 )
 
-// The fake's RDS: the clusters that stacks create, their deletion protection and the final
-// snapshots left when a stack deletes them.
+// The fake's RDS: the clusters that stacks create, their deletion protection, their members and
+// failover, and the final snapshots left when a stack deletes them.
 
 type cluster struct {
 	id, endpoint, reader string
 	protected            bool
+	// writer is the writer instance after a failover ("" until then: the first instance the
+	// stack created). During a failover, target is the instance being promoted and steps the
+	// DescribeDBClusters calls of this cluster left before it is done.
+	writer, target string
+	steps          int
+}
+
+// FailoverSteps is how many DescribeDBClusters calls of a cluster a failover takes: the cluster
+// is failing-over for that many answers, then available with the new writer.
+const FailoverSteps = 2
+
+// instancesOf lists the DB instances of the stack that holds a cluster, in creation order: the
+// fake's cluster members.
+func (f *Fake) instancesOf(c *cluster) []string {
+	for _, s := range f.stacks {
+		if s.deleted {
+			continue
+		}
+		holds := false
+		var ids []string
+		for _, r := range s.resources {
+			switch {
+			case r.typ == "AWS::RDS::DBCluster" && r.physical == c.id:
+				holds = true
+			case r.typ == "AWS::RDS::DBInstance":
+				ids = append(ids, r.physical)
+			}
+		}
+		if holds {
+			return ids
+		}
+	}
+	return nil
+}
+
+// writerOf is the cluster's current writer instance.
+func (f *Fake) writerOf(c *cluster) string {
+	ids := f.instancesOf(c)
+	if c.writer != "" && slices.Contains(ids, c.writer) {
+		return c.writer
+	}
+	if len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// ClusterMembers returns a cluster's instances and its writer.
+func (f *Fake) ClusterMembers(clusterID string) (instances []string, writer string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.clusters[clusterID]
+	if c == nil {
+		return nil, ""
+	}
+	return f.instancesOf(c), f.writerOf(c)
 }
 
 type snapshot struct {
@@ -22,9 +79,29 @@ type snapshot struct {
 }
 
 func (f *Fake) clusterXML(c *cluster) x {
+	status := "available"
+	if c.target != "" {
+		status = "failing-over"
+	}
+	writer := f.writerOf(c)
+	var mem []x
+	for i, id := range f.instancesOf(c) {
+		mem = append(mem, el("", tx("DBInstanceIdentifier", id), tx("IsClusterWriter", fmt.Sprint(id == writer)),
+			tx("DBClusterParameterGroupStatus", "in-sync"), tx("PromotionTier", fmt.Sprint(min(i, 1)))))
+	}
 	return el("DBCluster", tx("DBClusterIdentifier", c.id), tx("DBClusterArn", fmt.Sprintf("arn:aws:rds:%s:%s:cluster:%s", f.Region, f.Account, c.id)),
-		tx("Status", "available"), tx("Engine", "aurora-postgresql"), tx("Endpoint", c.endpoint), tx("ReaderEndpoint", c.reader),
-		tx("Port", "5432"), tx("DeletionProtection", fmt.Sprint(c.protected)))
+		tx("Status", status), tx("Engine", "aurora-postgresql"), tx("Endpoint", c.endpoint), tx("ReaderEndpoint", c.reader),
+		tx("Port", "5432"), tx("DeletionProtection", fmt.Sprint(c.protected)), members("DBClusterMembers", "DBClusterMember", mem))
+}
+
+// advance moves a failover under way one step; the last step makes the target the writer.
+func (c *cluster) advance() {
+	if c.target == "" {
+		return
+	}
+	if c.steps--; c.steps <= 0 {
+		c.writer, c.target = c.target, ""
+	}
 }
 
 func (f *Fake) rds(action string, form url.Values) ([]x, *apiError) {
@@ -42,6 +119,9 @@ func (f *Fake) rds(action string, form url.Values) ([]x, *apiError) {
 		sort.Strings(ids)
 		for _, k := range ids {
 			if id == "" || id == k {
+				if id == k {
+					f.clusters[k].advance()
+				}
 				items = append(items, f.clusterXML(f.clusters[k]))
 			}
 		}
@@ -58,6 +138,36 @@ func (f *Fake) rds(action string, form url.Values) ([]x, *apiError) {
 		if v := form.Get("DeletionProtection"); v != "" {
 			c.protected = v == "true"
 		}
+		return []x{f.clusterXML(c)}, nil
+	case "FailoverDBCluster":
+		// As RDS: the cluster must be available and have a reader; the target, when named, must
+		// be one of its readers; without one, RDS picks a reader (here the first).
+		id := form.Get("DBClusterIdentifier")
+		c := f.clusters[id]
+		if c == nil {
+			return nil, notFound(id)
+		}
+		if c.target != "" {
+			return nil, &apiError{http.StatusBadRequest, "InvalidDBClusterStateFault", fmt.Sprintf("DBCluster %s is not in available state (failing-over).", id)}
+		}
+		writer := f.writerOf(c)
+		var readers []string
+		for _, in := range f.instancesOf(c) {
+			if in != writer {
+				readers = append(readers, in)
+			}
+		}
+		if len(readers) == 0 {
+			return nil, &apiError{http.StatusBadRequest, "InvalidDBClusterStateFault", fmt.Sprintf("Failover cannot be performed on DBCluster %s: it has no read replica to fail over to.", id)}
+		}
+		target := form.Get("TargetDBInstanceIdentifier")
+		switch {
+		case target == "":
+			target = readers[0]
+		case !slices.Contains(readers, target):
+			return nil, &apiError{http.StatusBadRequest, "InvalidDBInstanceStateFault", fmt.Sprintf("Target instance %s is not a reader of DBCluster %s.", target, id)}
+		}
+		c.target, c.steps = target, FailoverSteps
 		return []x{f.clusterXML(c)}, nil
 	case "DescribeDBClusterSnapshots":
 		id := form.Get("DBClusterIdentifier")

@@ -108,5 +108,6 @@ Unplanned failover needs no command: the supervisor does it when the writer dies
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&target, "target-instance", "", "the reader to promote (default: the most advanced one)")
+	addAWSFlags(cmd)
 	return cmd
 }

@@ -98,5 +98,6 @@ themselves every 30 days (target.local.rotationInterval overrides the period).`,
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&role, "role", "master", "whose secret: "+strings.Join(roles, ", "))
+	addAWSFlags(cmd)
 	return cmd
 }
