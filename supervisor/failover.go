@@ -493,18 +493,32 @@ func (s *Supervisor) restartWithRetry(ctx context.Context, name string) error {
 }
 
 // fence makes sure nothing of the old writer runs: a hung postmaster (SIGSTOP) or backends it
-// left behind could otherwise still commit. The servers run in their own process group, so one
-// SIGKILL to the group reaches them all (we are root or the server account).
+// left behind could otherwise still commit, and would keep its shared memory so that it cannot
+// start again. PostgreSQL's children are not in the postmaster's process group (they call
+// setsid()) and outlive a killed postmaster, so every process working in its data directory is
+// killed (we are root or the server account).
 func (s *Supervisor) fence(old *instance.Instance) {
-	pid := old.PID()
-	if pid <= 0 {
-		return
-	}
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		s.log.Error("fence: kill the old writer's processes", "instance", old.Name, "pgid", pid, "err", err)
+	kill := func() int {
+		pids := old.Processes() // zombies have no working directory: they are not listed
+		select {
+		case <-old.Done(): // the postmaster is reaped
+		default:
+			if pid := old.PID(); pid > 0 {
+				pids = append(pids, pid)
+			}
+		}
+		alive := 0
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+				alive++
+			} else if !errors.Is(err, syscall.ESRCH) {
+				s.log.Error("fence: kill an old writer's process", "instance", old.Name, "pid", pid, "err", err)
+			}
+		}
+		return alive
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && syscall.Kill(-pid, 0) == nil {
+	for kill() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	select {

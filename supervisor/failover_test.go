@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/api"
 	"github.com/apgstack/apgstack/client"
+	"github.com/apgstack/apgstack/instance"
 	"github.com/apgstack/apgstack/internal/writeload"
 	"github.com/apgstack/apgstack/secretstore"
 	"github.com/jackc/pgx/v5"
@@ -226,10 +228,21 @@ func TestFailoverHung(t *testing.T) {
 		t.Fatalf("a slow but answering writer was failed over:\n%s", ev)
 	}
 
-	if err := syscall.Kill(old.PID, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	// Every process of the hung writer (its backends are not in the postmaster's process
+	// group) must be gone once it is fenced.
+	oldProcs := (&instance.Instance{Dir: Layout{Root: h.dir}.InstanceDir(old.Name)}).Processes()
+	if len(oldProcs) < 2 {
+		t.Fatalf("the writer's processes: %v", oldProcs)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(old.PID, syscall.SIGCONT) })
+	// Hang the whole server, as a frozen machine would: the postmaster and every child.
+	for _, pid := range oldProcs {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	t.Cleanup(func() {
+		for _, pid := range oldProcs {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := h.load.WaitRecovered(ctx, 1); err != nil {
@@ -241,6 +254,11 @@ func TestFailoverHung(t *testing.T) {
 	h.finish(t, 2)
 	if w := h.writer(t); w.Name == old.Name {
 		t.Errorf("writer is still %s", w.Name)
+	}
+	for _, pid := range oldProcs {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d of the fenced writer still exists (%v)", pid, err)
+		}
 	}
 	wantEvents(t, h.events(t), "failover started: writer "+old.Name+" failed: it failed 3 health checks in a row",
 		"instance "+old.Name+" fenced", "failover completed: ", "promoted to writer", "instance "+old.Name+" rejoined as a reader")
