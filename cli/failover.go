@@ -34,7 +34,11 @@ checkpoints and shuts down cleanly, the reader replays everything the writer wro
 the endpoint is repointed to it and released, and the old writer rejoins as a reader. On a cluster
 with a single instance (dev, test) the writer restarts in place.
 
-Unplanned failover needs no command: the supervisor does it when the writer dies or hangs.`,
+Unplanned failover needs no command: the supervisor does it when the writer dies or hangs.
+
+With --target aws it calls aws rds failover-db-cluster on the database stack's cluster and waits
+until the cluster is available with the new writer; dev and test clusters have one instance and
+no failover target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.Config(cmd)
