@@ -273,9 +273,12 @@ func GeneratePassword() (string, error) {
 	return string(out), nil
 }
 
+// newID returns a random (version 4) UUID, the form of Secrets Manager's version ids.
 func newID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
