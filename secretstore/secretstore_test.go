@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -93,5 +94,14 @@ func TestGeneratePassword(t *testing.T) {
 			t.Fatal("repeated password")
 		}
 		seen[p] = true
+	}
+}
+
+func TestVersionIDsAreUUIDv4(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for range 50 {
+		if id := newID(); !re.MatchString(id) {
+			t.Fatalf("version id %q is not a version-4 UUID", id)
+		}
 	}
 }
