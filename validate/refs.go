@@ -376,37 +376,19 @@ func (c *checker) conditions() {
 		c.refs(where, inCondition, cd.Value, "")
 		graph[cd.Name] = conditionNames(cd.Value)
 	}
-	// Cycles among conditions.
-	state := map[string]int{} // 0 new, 1 on the stack, 2 done
-	var stack []string
+	// Cycles among conditions, each reported once.
+	order := make([]string, len(c.t.Conditions))
+	for i, cd := range c.t.Conditions {
+		order[i] = cd.Name
+	}
 	reported := map[string]bool{}
-	var visit func(n string)
-	visit = func(n string) {
-		state[n] = 1
-		stack = append(stack, n)
-		for _, m := range graph[n] {
-			if _, defined := graph[m]; !defined {
-				continue
-			}
-			switch state[m] {
-			case 0:
-				visit(m)
-			case 1:
-				cycle := cycleFrom(stack, m)
-				if !reported[cycle[0]] {
-					reported[cycle[0]] = true
-					c.errorf(at{secConditions, c.conditionIndex(m), m}, "", RuleConditionCycle, "conditions refer to each other in a circle: %s", strings.Join(cycle, " -> "))
-				}
-			}
+	findCycles(order, graph, func(cycle []string) {
+		if !reported[cycle[0]] {
+			reported[cycle[0]] = true
+			m := cycle[0]
+			c.errorf(at{secConditions, c.conditionIndex(m), m}, "", RuleConditionCycle, "conditions refer to each other in a circle: %s", strings.Join(cycle, " -> "))
 		}
-		stack = stack[:len(stack)-1]
-		state[n] = 2
-	}
-	for _, cd := range c.t.Conditions {
-		if state[cd.Name] == 0 {
-			visit(cd.Name)
-		}
-	}
+	})
 }
 
 func (c *checker) conditionIndex(name string) int {
@@ -504,10 +486,31 @@ func (c *checker) mappingsAndRules() {
 
 // cycles reports every circle of resources that depend on each other, once, with its path.
 func (c *checker) cycles() {
-	graph := c.graph
-	state := map[string]int{}
-	var stack []string
+	order := make([]string, len(c.t.Resources))
+	for i, r := range c.t.Resources {
+		order[i] = r.Name
+	}
 	inCycle := map[string]bool{}
+	findCycles(order, c.graph, func(cycle []string) {
+		fresh := false
+		for _, x := range cycle {
+			if !inCycle[x] {
+				fresh = true
+			}
+			inCycle[x] = true
+		}
+		if fresh {
+			m := cycle[0]
+			c.errorf(at{secResources, c.resourceIndex(m), m}, "", RuleCycle, "circular dependency: %s", strings.Join(cycle, " -> "))
+		}
+	})
+}
+
+// findCycles walks graph depth first from each node of order and calls found with the path of
+// every back edge: a circle that starts and ends at the same node.
+func findCycles(order []string, graph map[string][]string, found func(cycle []string)) {
+	state := map[string]int{} // 0 new, 1 on the stack, 2 done
+	var stack []string
 	var visit func(n string)
 	visit = func(n string) {
 		state[n] = 1
@@ -517,27 +520,15 @@ func (c *checker) cycles() {
 			case 0:
 				visit(m)
 			case 1:
-				cycle := cycleFrom(stack, m)
-				fresh := false
-				for _, x := range cycle {
-					if !inCycle[x] {
-						fresh = true
-					}
-				}
-				if fresh {
-					for _, x := range cycle {
-						inCycle[x] = true
-					}
-					c.errorf(at{secResources, c.resourceIndex(m), m}, "", RuleCycle, "circular dependency: %s", strings.Join(cycle, " -> "))
-				}
+				found(cycleFrom(stack, m))
 			}
 		}
 		stack = stack[:len(stack)-1]
 		state[n] = 2
 	}
-	for _, r := range c.t.Resources {
-		if state[r.Name] == 0 {
-			visit(r.Name)
+	for _, n := range order {
+		if state[n] == 0 {
+			visit(n)
 		}
 	}
 }
