@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/local"
 	"github.com/spf13/cobra"
 )
@@ -36,6 +37,10 @@ func newDownCmd(a *App) *cobra.Command {
 				return Exit(ExitUsage, err)
 			}
 			if del {
+				// Refused before anything is stopped: only a twin's own directory is deleted.
+				if err := statedir.CheckRemovable(dir); err != nil {
+					return err
+				}
 				if _, err := os.Stat(dir); err == nil {
 					if err := a.Confirm(fmt.Sprintf("delete %s with the cluster's data, secrets and certificates?", dir)); err != nil {
 						return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/client"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/local"
 	"github.com/apgstack/apgstack/supervisor"
 	"github.com/spf13/cobra"
@@ -91,6 +92,9 @@ list" shows it), or "latest".`,
 			}
 			if entries, err := os.ReadDir(newDir); err == nil && len(entries) > 0 {
 				return Usagef("--new-state-dir %s exists and is not empty: choose another --name or --new-state-dir", newDir)
+			}
+			if err := statedir.CheckClaimable(newDir); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			// A running source archives its current WAL first, so that every moment up to now

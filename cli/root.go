@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -211,6 +212,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ee.Code
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case errors.Is(err, statedir.ErrRefused):
+		return ExitUsage
 	case isUsageError(err):
 		return ExitUsage
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/client"
 	"github.com/apgstack/apgstack/instance"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/runas"
 	"github.com/apgstack/apgstack/supervisor"
 )
@@ -91,7 +92,7 @@ func PlaceStateDir(cfg apgstack.Config, flag string) (dir, note string, err erro
 	if err := reachable(acct, target); err != nil {
 		return link, "", nil // Check explains the original directory
 	}
-	if err := mkdirReachable(target); err != nil {
+	if err := statedir.Claim(target); err != nil {
 		return "", "", err
 	}
 	if err := os.Symlink(target, link); err != nil {
@@ -102,10 +103,11 @@ func PlaceStateDir(cfg apgstack.Config, flag string) (dir, note string, err erro
 	return target, note, nil
 }
 
-// RemoveStateDir deletes the state directory and, when the configured path is a link to it, the link.
+// RemoveStateDir deletes the twin's state directory (only what apgstack created; see
+// statedir.Remove) and, when the configured path is a link to it, the link.
 func RemoveStateDir(cfg apgstack.Config, flag, dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("delete state directory: %w", err)
+	if err := statedir.Remove(dir); err != nil {
+		return err
 	}
 	if link, err := configured(cfg, flag); err == nil && link != dir {
 		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 {
@@ -175,10 +177,13 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 		o.progress("already running (supervisor pid %d)", st.PID)
 		return st, nil
 	}
+	if err := statedir.CheckClaimable(o.StateDir); err != nil {
+		return api.Status{}, err
+	}
 	if _, err := Check(ctx, o.Config, o.StateDir, o.Strict); err != nil {
 		return api.Status{}, err
 	}
-	if err := mkdirReachable(o.StateDir); err != nil {
+	if err := statedir.Claim(o.StateDir); err != nil {
 		return api.Status{}, err
 	}
 	l := supervisor.Layout{Root: o.StateDir}
@@ -398,27 +403,6 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// mkdirReachable creates dir and its missing parents as 0755 whatever the umask, so that the
-// server account can pass through the folders apgstack itself created.
-func mkdirReachable(dir string) error {
-	var missing []string
-	for p := dir; p != filepath.Dir(p); p = filepath.Dir(p) {
-		if _, err := os.Stat(p); err == nil {
-			break
-		}
-		missing = append(missing, p)
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create state directory: %w", err)
-		}
-		if err := os.Chmod(missing[i], 0o755); err != nil {
-			return fmt.Errorf("create state directory: %w", err)
-		}
-	}
-	return nil
 }
 
 // reachable checks that the account can reach stateDir, checking from the deepest folder that

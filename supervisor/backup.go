@@ -18,6 +18,7 @@ import (
 	"github.com/apgstack/apgstack/backup"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/instance"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/postgres"
 	"github.com/apgstack/apgstack/runas"
 )
@@ -616,8 +617,11 @@ type RestoreRequest struct {
 // Time, read from the source's repository (the source itself is not touched and may run). The
 // new twin's supervisor then finishes recovery, promotes and takes over (awaitRestored).
 func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error) {
-	if entries, err := os.ReadDir(req.TargetDir); err == nil && len(entries) > 0 {
-		return backup.Info{}, fmt.Errorf("state directory %s for the restored cluster is not empty", req.TargetDir)
+	if err := statedir.CheckClaimable(req.TargetDir); err != nil {
+		return backup.Info{}, err
+	}
+	if statedir.Has(req.TargetDir) {
+		return backup.Info{}, fmt.Errorf("state directory %s for the restored cluster already holds a twin: %w", req.TargetDir, statedir.ErrRefused)
 	}
 	repo, acct, err := OpenRepo(req.Config, req.SourceDir)
 	if err != nil {
@@ -635,6 +639,9 @@ func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error)
 		return info, fmt.Errorf("--to-time %s: outside the restorable window %s .. now", req.Time.UTC().Format(time.RFC3339), earliest.Format(time.RFC3339))
 	}
 	dst := Layout{Root: req.TargetDir}
+	if err := statedir.Claim(dst.Root); err != nil {
+		return info, err
+	}
 	for _, d := range []string{dst.Root, dst.InstancesDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return info, fmt.Errorf("create %s: %w", d, err)

@@ -32,6 +32,7 @@ import (
 	"github.com/apgstack/apgstack/certs"
 	"github.com/apgstack/apgstack/endpoint"
 	"github.com/apgstack/apgstack/instance"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/postgres"
 	"github.com/apgstack/apgstack/runas"
 	"github.com/apgstack/apgstack/secretstore"
@@ -176,8 +177,10 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		shutdown: make(chan struct{}),
 	}
 	s.events = &eventLog{path: s.layout.EventsFile()}
-	if err := os.MkdirAll(s.layout.Root, 0o755); err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
+	// The state directory must be the twin's own (new, empty or marked) before anything is
+	// written into it.
+	if err := statedir.Claim(s.layout.Root); err != nil {
+		return nil, err
 	}
 	// Explicitly, whatever the umask: the server account passes through it to instances/.
 	if err := os.Chmod(s.layout.Root, 0o755); err != nil {
