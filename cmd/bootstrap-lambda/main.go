@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/apgstack/apgstack/customresource"
+	"github.com/apgstack/apgstack/internal/aws/customresource"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"

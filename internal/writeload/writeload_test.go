@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/pgtest"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin"
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/backup"
+	"github.com/apgstack/apgstack/internal/twin/supervisor"
+)
+
+func init() { register(newBackupCmd) }
+
+// localTwin resolves the configuration and the state directory of a local-twin command; the AWS
+// target is refused with what to use there.
+func localTwin(a *App, cmd *cobra.Command, lf localFlags, what string) (apgstack.Config, string, error) {
+	cfg, err := a.Config(cmd)
+	if err != nil {
+		return cfg, "", err
+	}
+	if cfg.Target.Kind == apgstack.TargetAWS {
+		return cfg, "", Usagef("target aws: %s is the local twin's; on AWS, Aurora backs up continuously and the RDS console or CLI restores and snapshots", what)
+	}
+	dir, err := twin.StateDir(cfg, lf.stateDir)
+	if err != nil {
+		return cfg, "", Exit(ExitUsage, err)
+	}
+	return cfg, dir, nil
+}
+
+// callSupervisor calls the running supervisor of dir, saying what to do when none runs.
+func callSupervisor(ctx context.Context, dir, method, path string, in, out any) error {
+	err := api.NewClient(supervisor.Layout{Root: dir}.Socket()).Call(ctx, method, path, in, out)
+	if errors.Is(err, api.ErrNotRunning) {
+		return fmt.Errorf("the local twin in %s is not running: start it with `apgstack up`: %w", dir, err)
+	}
+	return err
+}
+
+func newBackupCmd(a *App) *cobra.Command {
+	var lf localFlags
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Take a backup of the local twin now (pgBackRest: full, diff or incr)",
+		Long: `Take a backup of the running local twin now, into its encrypted pgBackRest repository in
+the state directory, then expire what the stage's retention (7 days, 35 for prod) no longer keeps.
+The supervisor also backs up on its own: WAL continuously, a full backup a minute after creation,
+then in the stack's backup window (03:00-04:00 UTC) a full one weekly and an incremental one
+daily, so that "apgstack restore --to-time" reaches any moment of the retention window.
+"apgstack backup list" shows the backups.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := a.JSON()
+			if err != nil {
+				return err
+			}
+			if typ != backup.Full && typ != backup.Diff && typ != backup.Incr {
+				return Usagef("--type %q: allowed values are full, diff and incr", typ)
+			}
+			_, dir, err := localTwin(a, cmd, lf, "backup")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stderr, "taking a %s backup of the twin in %s\n", typ, dir)
+			var info backup.Info
+			if err := callSupervisor(cmd.Context(), dir, http.MethodPost, supervisor.PathBackups, supervisor.BackupRequest{Type: typ}, &info); err != nil {
+				return err
+			}
+			return printBackups(a, info, asJSON)
+		},
+	}
+	lf.add(cmd)
+	cmd.Flags().StringVar(&typ, "type", backup.Incr, "full, diff (changes since the last full) or incr (changes since the last backup)")
+
+	var llf localFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the local twin's backups and the restorable window",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := a.JSON()
+			if err != nil {
+				return err
+			}
+			cfg, dir, err := localTwin(a, cmd, llf, "backup list")
+			if err != nil {
+				return err
+			}
+			repo, _, err := supervisor.OpenRepo(cfg, dir)
+			if err != nil {
+				return err
+			}
+			info, err := repo.Info(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printBackups(a, info, asJSON)
+		},
+	}
+	llf.add(list)
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func printBackups(a *App, info backup.Info, asJSON bool) error {
+	if asJSON {
+		if info.Backups == nil {
+			info.Backups = []backup.Set{}
+		}
+		return a.PrintJSON(info)
+	}
+	fmt.Fprintf(a.Stdout, "stanza %s: %s, %s\n", info.Stanza, info.Status, info.Cipher)
+	if e := info.EarliestRestorable(); !e.IsZero() {
+		fmt.Fprintf(a.Stdout, "restorable from %s to the last archived WAL (%s)\n", e.Format(time.RFC3339), info.WALMax)
+	}
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LABEL\tTYPE\tSTARTED\tFINISHED\tSIZE\tIN REPOSITORY")
+	for _, b := range info.Backups {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Label, b.Type, b.Start.Format(time.RFC3339), b.Stop.Format(time.RFC3339), bytesHuman(b.Size), bytesHuman(b.RepoSize))
+	}
+	return tw.Flush()
+}
+
+func bytesHuman(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/backup"
+	"github.com/apgstack/apgstack/internal/twin/secretstore"
+	"github.com/apgstack/apgstack/internal/twin/supervisor"
+)
+
+// TestBinaryBackupRestoreSnapshot drives the real binary: up, backup, rows before and after a
+// moment, restore --to-time into a new twin (rows before there, after not), metrics, events,
+// snapshot create/list/delete, down with its final snapshot, and up of a new twin with
+// database.snapshotName from that final snapshot.
+func TestBinaryBackupRestoreSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "apgstack-cli-backup-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	bin := filepath.Join(work, "apgstack")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	port, _ := freeLoopbackPort()
+	readerPort, _ := freeLoopbackPort()
+	sets := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	stateDir := filepath.Join(work, ".apgstack")
+	pitrDir := stateDir + "-pitr"
+	snapDir := filepath.Join(work, "from-final")
+	t.Cleanup(func() {
+		for _, d := range []string{stateDir, pitrDir, snapDir} {
+			cmd := exec.Command(bin, "down", "--skip-final-snapshot", "--state-dir", d)
+			cmd.Dir = work
+			_ = cmd.Run()
+		}
+	})
+	connect := func(out string) *pgx.Conn {
+		t.Helper()
+		var o api.Outputs
+		if err := json.Unmarshal([]byte(out), &o); err != nil {
+			t.Fatalf("outputs: %v\n%s", err, out)
+		}
+		store, err := secretstore.Open(supervisor.Layout{Root: filepath.Dir(o.CABundle)}.SecretsDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := store.GetDatabase(o.SecretName, secretstore.Current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := pgx.ParseConfig("host=localhost port=" + o.Port + " dbname=" + o.DBName + " user=" + o.DBUsername + " sslmode=verify-full sslrootcert=" + o.CABundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc.Password = d.Password
+		c, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	ids := func(c *pgx.Conn) []int {
+		t.Helper()
+		rows, err := c.Query(ctx, "SELECT id FROM t ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	out, _ := run("up", "-o", "json")
+	src := connect(out)
+	out, _ = run("backup", "--type", "full", "-o", "json")
+	var info backup.Info
+	if err := json.Unmarshal([]byte(out), &info); err != nil || len(info.Backups) == 0 {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	if _, err := src.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	var moment time.Time
+	if err := src.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&moment); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Exec(ctx, "INSERT INTO t VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _ = run("restore", "--to-time", moment.UTC().Format(time.RFC3339Nano), "--name", "pitr", "-o", "json")
+	if got := ids(connect(out)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("restored rows %v, want [1 2]", got)
+	}
+	if got := ids(src); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("source rows %v, want [1 2 3]", got)
+	}
+	out, _ = run("events", "--state-dir", pitrDir, "--source-type", "db-cluster", "-o", "json")
+	if !strings.Contains(out, "cluster restored from apgstack-database") {
+		t.Fatalf("no restore event in the restored twin:\n%s", out)
+	}
+	run("down", "--skip-final-snapshot", "--state-dir", pitrDir)
+
+	out, _ = run("events", "--category", "notification", "-o", "json")
+	var evs []api.Event
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || !slices.ContainsFunc(evs, func(e api.Event) bool { return strings.Contains(e.Message, "full backup completed") }) {
+		t.Fatalf("events: %v\n%s", err, out)
+	}
+	var rep supervisor.MetricsReport
+	for deadline := time.Now().Add(time.Minute); len(rep.Samples) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ = run("metrics", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("metrics: %v\n%s", err, out)
+		}
+	}
+	if len(rep.Samples) == 0 || !strings.HasPrefix(rep.Endpoint, "http://127.0.0.1:") {
+		t.Fatalf("metrics: %+v", rep)
+	}
+	resp, err := http.Get(rep.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `apgstack_free_local_storage_bytes{cluster="apgstack-database",instance="instance1",role="WRITER"}`) ||
+		!strings.Contains(string(body), `apgstack_alarm_state{alarm="CPUAlarmWriter",cluster="apgstack-database",role="WRITER"} 0`) {
+		t.Fatalf("Prometheus endpoint %s:\n%s", rep.Endpoint, body)
+	}
+
+	run("snapshot", "create", "manual-one")
+	out, _ = run("snapshot", "list", "-o", "json")
+	var snaps []backup.Snapshot
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || len(snaps) != 1 || snaps[0].Name != "manual-one" {
+		t.Fatalf("snapshot list: %v\n%s", err, out)
+	}
+	run("snapshot", "delete", "manual-one", "--yes")
+
+	src.Close(ctx)
+	_, errOut := run("down")
+	final := regexp.MustCompile(`final snapshot (\S+) taken`).FindStringSubmatch(errOut)
+	if final == nil {
+		t.Fatalf("down took no final snapshot:\n%s", errOut)
+	}
+	out, _ = run("up", "--state-dir", snapDir, "--set", "database.snapshotName="+final[1], "-o", "json")
+	if got := ids(connect(out)); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("rows from the final snapshot %v, want [1 2 3]", got)
+	}
+	run("down", "--skip-final-snapshot", "--state-dir", snapDir)
+	out, _ = run("snapshot", "list", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || len(snaps) != 1 || snaps[0].Kind != "final" {
+		t.Fatalf("snapshots after the test: %v\n%s", err, out)
+	}
+}

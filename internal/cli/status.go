@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin"
+	"github.com/apgstack/apgstack/internal/twin/api"
+)
+
+func init() { register(newStatusCmd) }
+
+// runAWSStatus shows the stacks on target aws; assigned by the AWS deploy's own file.
+var runAWSStatus = func(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
+	return Usagef("target aws: status is not available in this build")
+}
+
+func newStatusCmd(a *App) *cobra.Command {
+	var lf localFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the database stack: instances with role, state, WAL position and lag, endpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Target.Kind == apgstack.TargetAWS {
+				return runAWSStatus(cmd, a, cfg)
+			}
+			asJSON, err := a.JSON()
+			if err != nil {
+				return err
+			}
+			dir, err := twin.StateDir(cfg, lf.stateDir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			st, err := twin.Status(cmd.Context(), cfg, dir)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.PrintJSON(st)
+			}
+			printStatus(a, st)
+			return nil
+		},
+	}
+	lf.add(cmd)
+	addAWSFlags(cmd)
+	return cmd
+}
+
+func printStatus(a *App, st api.Status) {
+	w := a.Stdout
+	fmt.Fprintf(w, "%s (%s) in %s: %s", st.Name, st.Stage, st.StateDir, st.Phase)
+	if st.PID > 0 {
+		fmt.Fprintf(w, ", supervisor pid %d", st.PID)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "engine version %s", st.EngineVersion)
+	if st.ServerVersion != "" {
+		fmt.Fprintf(w, ", running PostgreSQL %s", st.ServerVersion)
+	}
+	fmt.Fprintln(w)
+	if st.VersionWarning != "" {
+		fmt.Fprintln(w, "warning:", st.VersionWarning)
+	}
+	if len(st.MissingLibraries) > 0 {
+		fmt.Fprintf(w, "warning: not installed here, left out of shared_preload_libraries: %s\n", strings.Join(st.MissingLibraries, ", "))
+	}
+	if st.SynchronousReplication {
+		if st.Degraded {
+			since := ""
+			if st.DegradedSince != nil {
+				since = " since " + st.DegradedSince.Format("2006-01-02 15:04:05Z07:00")
+			}
+			fmt.Fprintf(w, "replication: synchronous, DEGRADED%s (the writer commits alone; no reader may be promoted until one has caught up)\n", since)
+		} else {
+			fmt.Fprintln(w, "replication: synchronous")
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tROLE\tSTATE\tPORT\tWAL POSITION\tLAG BYTES\tLAG SECONDS\tSYNC\tPROMOTABLE")
+	for _, in := range st.Instances {
+		lagB, lagS, prom := "-", "-", "-"
+		if in.LagBytes != nil {
+			lagB = fmt.Sprint(*in.LagBytes)
+		}
+		if in.LagSeconds != nil {
+			lagS = fmt.Sprintf("%.3f", *in.LagSeconds)
+		}
+		if in.Role == api.RoleReader {
+			prom = fmt.Sprint(in.Promotable)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Role, in.State, in.Port, dash(in.WALPosition), lagB, lagS, dash(in.SyncState), prom)
+	}
+	tw.Flush()
+	if len(st.Endpoints) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ENDPOINT\tADDRESS\tBACKENDS\tCONNECTIONS")
+		for _, e := range st.Endpoints {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Name, e.Address, strings.Join(e.Backends, ","), e.Connections)
+		}
+		tw.Flush()
+	}
+	if st.MetricsEndpoint != "" {
+		fmt.Fprintf(w, "\nmetrics: %s (Prometheus; `apgstack metrics` shows them with the alarms)\n", st.MetricsEndpoint)
+	}
+	fmt.Fprintln(w)
+	printOutputs(w, st.Outputs)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

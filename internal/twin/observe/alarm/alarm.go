@@ -1,0 +1,277 @@
+// Package alarm evaluates the best-practice alarms (bestpractice.Alarms) over the local twin's
+// metric samples the way CloudWatch does: per period the statistic (Maximum or Average) of the
+// samples, compared with the threshold; ALARM once EvaluationPeriods consecutive periods breach,
+// back to OK as soon as one of them does not; a period without data does not breach
+// (TreatMissingData notBreaching). Each alarm watches one cluster role (WRITER, READER), so it
+// follows a failover as the role-dimension alarms of the database stack do.
+package alarm
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/bestpractice"
+)
+
+// States of an alarm.
+const (
+	OK    = "OK"
+	Alarm = "ALARM"
+)
+
+// Sample is one measurement of a metric on the instance holding a role.
+type Sample struct {
+	Time   time.Time
+	Metric string // bestpractice.Alarm.MetricName: CPUUtilization, ...
+	Role   string // WRITER or READER
+	Value  float64
+}
+
+// State is what `apgstack metrics` and the API show of an alarm.
+type State struct {
+	Name        string    `json:"name"` // CPUAlarmWriter, as the stack's logical id
+	Metric      string    `json:"metric"`
+	Role        string    `json:"role"`
+	Statistic   string    `json:"statistic"`
+	Comparison  string    `json:"comparison"`
+	Threshold   float64   `json:"threshold"`
+	Period      string    `json:"period"`
+	Evaluations int       `json:"evaluationPeriods"`
+	State       string    `json:"state"`
+	Since       time.Time `json:"since"`
+	// Recent are the last evaluated periods' statistics, oldest first (nil: no data).
+	Recent []*float64 `json:"recent"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+// Transition is an alarm changing state.
+type Transition struct {
+	Cluster  string
+	Name     string
+	Role     string
+	From, To string
+	Time     time.Time
+	Reason   string
+}
+
+// Event is the transition as an event of the cluster (category notification, as CloudWatch
+// alarm actions reach the same notification topic as the event subscriptions).
+func (t Transition) Event() api.Event {
+	return api.Event{Time: t.Time, SourceType: bestpractice.SourceCluster, SourceID: t.Cluster, Category: "notification",
+		Message: fmt.Sprintf("alarm %s (%s role): %s -> %s: %s", t.Name, t.Role, t.From, t.To, t.Reason)}
+}
+
+// Option changes an evaluator.
+type Option func(*Evaluator)
+
+// WithThreshold overrides the threshold of the alarm named name (bestpractice.Alarm.Name: CPU,
+// MaxUsedTxIDs, FreeLocalStorage) — for tests, and a future configuration field.
+func WithThreshold(name string, v float64) Option {
+	return func(e *Evaluator) { e.thresholds[name] = v }
+}
+
+// WithPeriod overrides every alarm's period (tests evaluate in milliseconds rather than minutes).
+func WithPeriod(d time.Duration) Option { return func(e *Evaluator) { e.period = d } }
+
+// Evaluator holds the alarms of one cluster.
+type Evaluator struct {
+	cluster    string
+	thresholds map[string]float64
+	period     time.Duration
+
+	mu     sync.Mutex
+	alarms []*watch
+}
+
+// watch is one alarm on one role.
+type watch struct {
+	def    bestpractice.Alarm
+	role   string
+	period time.Duration
+	// samples of periods not yet evaluated, by period start (unix nanoseconds).
+	buckets map[int64][]float64
+	// next is the start of the next period to evaluate.
+	next   time.Time
+	recent []*float64
+	state  string
+	since  time.Time
+	reason string
+}
+
+func (w *watch) name() string {
+	return w.def.Name + "Alarm" + w.role[:1] + strings.ToLower(w.role[1:])
+}
+
+// New builds the evaluator for cluster from the alarm definitions; every alarm starts OK at now.
+// Unknown names in WithThreshold are refused.
+func New(cluster string, defs []bestpractice.Alarm, now time.Time, opts ...Option) (*Evaluator, error) {
+	e := &Evaluator{cluster: cluster, thresholds: map[string]float64{}}
+	for _, o := range opts {
+		o(e)
+	}
+	known := map[string]bool{}
+	for _, d := range defs {
+		known[d.Name] = true
+	}
+	for name := range e.thresholds {
+		if !known[name] {
+			var names []string
+			for n := range known {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("alarm threshold override %q: no such alarm (known: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	for _, d := range defs {
+		if v, ok := e.thresholds[d.Name]; ok {
+			d.Threshold = v
+		}
+		if d.EvaluationPeriods < 1 || d.PeriodSeconds < 1 {
+			return nil, fmt.Errorf("alarm %s: period %d s and %d evaluation periods: both must be at least 1", d.Name, d.PeriodSeconds, d.EvaluationPeriods)
+		}
+		if d.Statistic != "Maximum" && d.Statistic != "Average" && d.Statistic != "Minimum" {
+			return nil, fmt.Errorf("alarm %s: statistic %q: Maximum, Average or Minimum allowed", d.Name, d.Statistic)
+		}
+		d.Breaches(0) // panics on an unknown comparison: a programming error in the definitions
+		period := time.Duration(d.PeriodSeconds) * time.Second
+		if e.period > 0 {
+			period = e.period
+		}
+		// The first period is the first whole one from now.
+		first := now.Truncate(period)
+		if first.Before(now) {
+			first = first.Add(period)
+		}
+		for _, role := range bestpractice.Roles {
+			e.alarms = append(e.alarms, &watch{def: d, role: role, period: period, buckets: map[int64][]float64{},
+				next: first, state: OK, since: now})
+		}
+	}
+	return e, nil
+}
+
+// Observe records a sample; samples of a metric no alarm watches are ignored, as are samples of a
+// period already evaluated.
+func (e *Evaluator) Observe(s Sample) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range e.alarms {
+		if w.def.MetricName != s.Metric || w.role != s.Role || s.Time.Before(w.next) || math.IsNaN(s.Value) {
+			continue
+		}
+		start := s.Time.Truncate(w.period).UnixNano()
+		w.buckets[start] = append(w.buckets[start], s.Value)
+	}
+}
+
+// Evaluate closes every period that ended by now and returns the transitions, in order.
+func (e *Evaluator) Evaluate(now time.Time) []Transition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Transition
+	for _, w := range e.alarms {
+		for !w.next.Add(w.period).After(now) {
+			start := w.next
+			w.next = start.Add(w.period)
+			values := w.buckets[start.UnixNano()]
+			delete(w.buckets, start.UnixNano())
+			var stat *float64
+			if len(values) > 0 {
+				v := statistic(w.def.Statistic, values)
+				stat = &v
+			}
+			w.recent = append(w.recent, stat)
+			if len(w.recent) > w.def.EvaluationPeriods {
+				w.recent = w.recent[len(w.recent)-w.def.EvaluationPeriods:]
+			}
+			to, reason := w.judge()
+			w.reason = reason
+			if to != w.state {
+				end := w.next
+				out = append(out, Transition{Cluster: e.cluster, Name: w.name(), Role: w.role, From: w.state, To: to, Time: end, Reason: reason})
+				w.state, w.since = to, end
+			}
+		}
+	}
+	return out
+}
+
+// judge decides the state from the recent periods: all EvaluationPeriods breaching is ALARM.
+func (w *watch) judge() (string, string) {
+	breaching := 0
+	for _, v := range w.recent {
+		if v != nil && w.def.Breaches(*v) { // missing data: notBreaching
+			breaching++
+		}
+	}
+	last := "no data"
+	if n := len(w.recent); n > 0 && w.recent[n-1] != nil {
+		last = fmt.Sprintf("%s %s", w.def.Statistic, formatValue(*w.recent[n-1], w.def.Unit))
+	}
+	desc := fmt.Sprintf("%s %s %s over %d of the last %d periods of %s (last: %s)", w.def.MetricName, comparisonSymbol(w.def.Comparison),
+		formatValue(w.def.Threshold, w.def.Unit), breaching, w.def.EvaluationPeriods, w.period, last)
+	if breaching >= w.def.EvaluationPeriods {
+		return Alarm, desc
+	}
+	return OK, desc
+}
+
+func statistic(name string, values []float64) float64 {
+	switch name {
+	case "Maximum":
+		m := values[0]
+		for _, v := range values[1:] {
+			m = math.Max(m, v)
+		}
+		return m
+	case "Minimum":
+		m := values[0]
+		for _, v := range values[1:] {
+			m = math.Min(m, v)
+		}
+		return m
+	default: // Average
+		sum := 0.0
+		for _, v := range values {
+			sum += v
+		}
+		return sum / float64(len(values))
+	}
+}
+
+func comparisonSymbol(c string) string {
+	return map[string]string{"GreaterThanOrEqualToThreshold": ">=", "GreaterThanThreshold": ">",
+		"LessThanOrEqualToThreshold": "<=", "LessThanThreshold": "<"}[c]
+}
+
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "Percent":
+		return fmt.Sprintf("%.1f %%", v)
+	case "Bytes":
+		return fmt.Sprintf("%.0f bytes", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// States returns every alarm's state, by name.
+func (e *Evaluator) States() []State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]State, 0, len(e.alarms))
+	for _, w := range e.alarms {
+		recent := make([]*float64, len(w.recent))
+		copy(recent, w.recent)
+		out = append(out, State{Name: w.name(), Metric: w.def.MetricName, Role: w.role, Statistic: w.def.Statistic,
+			Comparison: w.def.Comparison, Threshold: w.def.Threshold, Period: w.period.String(), Evaluations: w.def.EvaluationPeriods,
+			State: w.state, Since: w.since, Recent: recent, Reason: w.reason})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
