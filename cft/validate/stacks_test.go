@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/apgstack/apgstack/cft/validate"
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 )
 
 // Every template apgstack synthesizes validates without an error, both as built and as rendered

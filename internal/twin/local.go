@@ -1,4 +1,4 @@
-// Package local is the facade the CLI uses for the local twin: it resolves and checks the state
+// Package twin is the facade the CLI uses for the local twin: it resolves and checks the state
 // directory, starts the supervisor in the background (a re-exec of the apgstack binary in its own
 // session, logging to the state directory) or in the foreground, waits until the cluster is
 // ready, stops it, reports its status, and prepares psql's environment.

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/internal/aws/rdsca"
+	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/testkit/awsfake"
 	"github.com/apgstack/apgstack/cft"
-	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
+	"github.com/apgstack/apgstack/internal/progress"
+	"github.com/apgstack/apgstack/internal/testkit/awsfake"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/cft"
-	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
+	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 )

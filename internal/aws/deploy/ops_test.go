@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apgstack/apgstack/internal/testkit/awsfake"
 	"github.com/apgstack/apgstack/cft"
+	"github.com/apgstack/apgstack/internal/testkit/awsfake"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
+	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/cft"
-	"github.com/apgstack/apgstack/internal/testkit/golden"
 	"github.com/apgstack/apgstack/internal/aws/stacks/userdata"
+	"github.com/apgstack/apgstack/internal/testkit/golden"
 )
 
 func buildBastionFor(t *testing.T, edit func(*apgstack.Config)) (*Stack, apgstack.Config) {

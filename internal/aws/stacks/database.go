@@ -7,8 +7,8 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
-	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/cft"
+	"github.com/apgstack/apgstack/internal/bootstrap"
 )
 
 func init() { register(Database, buildDatabase) }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
-	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/cft"
 	"github.com/apgstack/apgstack/cft/schema"
+	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/internal/testkit/golden"
 )
 

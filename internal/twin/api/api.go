@@ -1,6 +1,6 @@
 // Package api is the supervisor's control API: JSON over HTTP on a unix socket that only the
 // socket's owner may open (the socket is 0600 in a 0700 directory). The types here are shared by
-// the server side (the supervisor) and the typed client (package client).
+// the server side (the supervisor) and the typed client (Client), the only door into the daemon.
 package api
 
 import (

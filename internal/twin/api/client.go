@@ -1,4 +1,3 @@
-// Package client is the typed client of the supervisor's control API (package api).
 package api
 
 import (

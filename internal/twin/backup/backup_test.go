@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/testkit/golden"
+	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/apgstack/apgstack/internal/twin/runas"
 )

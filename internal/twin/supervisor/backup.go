@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/backup"
-	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/instance"
-	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/apgstack/apgstack/internal/twin/runas"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 // Backups of the twin: WAL archived continuously into a pgBackRest repository in the state

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/jackc/pgx/v5"
 )

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 )

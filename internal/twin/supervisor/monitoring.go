@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
 	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
 	"github.com/apgstack/apgstack/internal/twin/observe/notify"
 	"github.com/jackc/pgx/v5"

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/bootstrap"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/rotation"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/jackc/pgx/v5"

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/endpoint"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 )

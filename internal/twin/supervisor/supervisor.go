@@ -26,16 +26,16 @@ import (
 	"github.com/apgstack/apgstack/internal/scram"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/bootstrap"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/certs"
 	"github.com/apgstack/apgstack/internal/twin/endpoint"
 	"github.com/apgstack/apgstack/internal/twin/instance"
-	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/jackc/pgx/v5"
 )

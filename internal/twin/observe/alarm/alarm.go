@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
 // States of an alarm.

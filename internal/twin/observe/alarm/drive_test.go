@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/testkit/notifytest"
 	"github.com/apgstack/apgstack/internal/testkit/pgtest"
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
 	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
 	"github.com/apgstack/apgstack/internal/twin/observe/notify"
-	"github.com/apgstack/apgstack/internal/testkit/notifytest"
 	"github.com/jackc/pgx/v5"
 )
 
