@@ -222,3 +222,18 @@ func day(s string) time.Time {
 }
 
 func date(t time.Time) string { return t.Format(time.DateOnly) }
+
+// SupportPhase names where a major stands on day now: "standard", "ending" (within
+// SupportWarningMonths of its end of standard support), "extended" (paid RDS Extended Support
+// only) or "ended".
+func SupportPhase(m Major, now time.Time) string {
+	switch {
+	case !now.Before(m.EndOfExtendedSupport):
+		return "ended"
+	case !m.InStandardSupport(now):
+		return "extended"
+	case !now.Before(m.EndOfStandardSupport.AddDate(0, -SupportWarningMonths, 0)):
+		return "ending"
+	}
+	return "standard"
+}

@@ -60,6 +60,10 @@ type Fake struct {
 	ConfigRecording   bool // one recorder, recording when true; no recorder when false
 	GuardDutyEnabled  bool // one enabled detector when true; none when false
 
+	// Catalog is the Region's aurora-postgresql offer (see rds_catalog.go); nil means
+	// DefaultCatalog. Set it before the first RDS call.
+	Catalog *RDSCatalog
+
 	srv        *httptest.Server
 	mu         sync.Mutex
 	calls      []Call

@@ -182,5 +182,5 @@ func (f *Fake) rds(action string, form url.Values) ([]x, *apiError) {
 		}
 		return []x{members("DBClusterSnapshots", "DBClusterSnapshot", items)}, nil
 	}
-	return nil, &apiError{http.StatusBadRequest, "InvalidAction", "awsfake: RDS action not faked: " + action}
+	return f.rdsCatalog(action, form)
 }
