@@ -120,6 +120,7 @@ func databaseTemplate(alarms []bestpractice.Alarm) (*cft.Template, error) {
 	addSecrets(t)
 	addCluster(t)
 	addInstances(t)
+	addDatabaseInsights(t)
 	addAlarms(t, alarms)
 	if err := addEventSubscriptions(t); err != nil {
 		return nil, err
