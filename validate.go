@@ -110,7 +110,7 @@ func (c *Config) ValidateAt(now time.Time) error {
 	if contains(ReservedDBUsernames, strings.ToLower(d.Username)) {
 		v.add("database.username", d.Username, "a name RDS does not reserve (not one of "+joinAny(ReservedDBUsernames)+")")
 	}
-	if p := bestpractice.VersionProblem(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClass, now); p != "" {
+	if p := bestpractice.VersionProblem(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClassOf(), now); p != "" {
 		v.add("database.engineVersion", d.EngineVersion, p)
 	}
 	v.oneOf("database.instanceClass", d.InstanceClass, InstanceClasses)
@@ -135,6 +135,7 @@ func (c *Config) ValidateAt(now time.Time) error {
 		v.add("database.schema", d.Schema, fmt.Sprintf("a schema name of %d characters at most: database.name (%d characters) is too long to stand in for it, so name the schema", MaxSchemaLength, len(d.Name)))
 	}
 	v.intOneOf("database.logsRetentionInDays", d.LogsRetentionInDays, LogRetentionDays)
+	v.validateAurora(c)
 
 	t := c.Target
 	v.oneOf("target.kind", t.Kind, []string{TargetLocal, TargetAWS})
@@ -234,7 +235,7 @@ func (c *Config) ReaderPort() int {
 func (c *Config) Warnings(now time.Time) []string {
 	var out []string
 	d := c.Database
-	if w := bestpractice.VersionWarning(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClass, now); w != "" {
+	if w := bestpractice.VersionWarning(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClassOf(), now); w != "" {
 		out = append(out, "database.engineVersion "+d.EngineVersion+": "+w)
 	}
 	return out

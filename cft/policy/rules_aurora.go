@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/apgstack/apgstack/bestpractice"
@@ -14,6 +15,12 @@ import (
 // instanceInsightsSettings are the instance properties Database Insights reads; every instance
 // of a cluster must agree on them, so that what is seen does not change with a failover.
 var instanceInsightsSettings = []string{"EnablePerformanceInsights", "PerformanceInsightsRetentionPeriod", "PerformanceInsightsKMSKeyId", "MonitoringInterval"}
+
+const (
+	backupPlan      = "AWS::Backup::BackupPlan"
+	backupSelection = "AWS::Backup::BackupSelection"
+	backupVault     = "AWS::Backup::BackupVault"
+)
 
 var auroraRules = []*Rule{
 	{
@@ -88,6 +95,65 @@ var auroraRules = []*Rule{
 			return out
 		}),
 	},
+	{
+		ID: "RDS-027", Severity: Error, Title: "Only dev and test clusters pause",
+		Rationale: "a Serverless v2 cluster with a minimum of 0 ACUs pauses when idle and takes seconds to answer the first connection, which pre-prod and prod users would see as an outage",
+		Fix:       "set ServerlessV2ScalingConfiguration.MinCapacity to at least 0.5 outside dev and test",
+		Source:    "Aurora User Guide: Scaling to Zero ACUs with automatic pause and resume for Aurora Serverless v2",
+		Types:     []string{dbCluster},
+		Stages:    "pre-prod, prod (dev and test may pause)",
+		check: forEach(clusterTypes, func(c *Context, r *cft.Resource) []Violation {
+			if bestpractice.AutoPauseAllowed(c.Stage) {
+				return nil
+			}
+			v, set := Prop(r, "ServerlessV2ScalingConfiguration.MinCapacity")
+			if !set {
+				return nil
+			}
+			if f, err := strconv.ParseFloat(fmt.Sprint(v), 64); err == nil && f == 0 {
+				return one(r, "Properties.ServerlessV2ScalingConfiguration.MinCapacity", "a minimum of 0 ACUs pauses the cluster when idle")
+			}
+			return nil
+		}),
+	},
+	{
+		ID: "RDS-028", Severity: Error, Title: "prod's cluster is in an AWS Backup plan with an encrypted vault",
+		Rationale: "HIPAA and NIST 800-53 checks (AWS Config rds-in-backup-plan) expect RDS in a backup plan: central retention, copies to another Region and audit of every recovery point",
+		Fix:       "add an AWS::Backup::BackupVault with EncryptionKeyArn set to a customer-managed key, a BackupPlan whose rule targets it, and a BackupSelection naming the cluster's ARN",
+		Source:    "AWS Config managed rule rds-in-backup-plan (HIPAA, NIST 800-53 conformance packs); AWS Backup Developer Guide",
+		Types:     []string{dbCluster, backupPlan, backupSelection, backupVault},
+		Stages:    stagesWhere(func(s bestpractice.StageSettings) bool { return s.AWSBackup }),
+		check: forEach(clusterTypes, func(c *Context, r *cft.Resource) []Violation {
+			if !c.StageSettings().AWSBackup {
+				return nil
+			}
+			for _, sel := range c.OfType(backupSelection) {
+				res, _ := Prop(sel, "BackupSelection.Resources")
+				if !Mentions(res, r.Name) && !mentionsAny(List(res), r.Name) {
+					continue
+				}
+				planRef, _ := Prop(sel, "BackupPlanId")
+				plan := c.Target(planRef)
+				if plan == nil || plan.Type != backupPlan {
+					return one(sel, "Properties.BackupPlanId", "the selection's plan is not declared in this template")
+				}
+				rules, _ := Prop(plan, "BackupPlan.BackupPlanRule")
+				for _, rule := range List(rules) {
+					m, _ := rule.(map[string]any)
+					vault := c.Target(m["TargetBackupVault"])
+					if vault == nil || vault.Type != backupVault {
+						return one(plan, "Properties.BackupPlan.BackupPlanRule", "the rule's vault is not declared in this template")
+					}
+					key, _ := Prop(vault, "EncryptionKeyArn")
+					if ok, why := c.customerKey(key); !ok {
+						return one(vault, "Properties.EncryptionKeyArn", "vault key: %s", why)
+					}
+				}
+				return nil
+			}
+			return one(r, "", "no AWS::Backup::BackupSelection names this cluster")
+		}),
+	},
 }
 
 // shown is a value for a message; an unset property says so.
@@ -96,4 +162,13 @@ func shown(v any) string {
 		return "unset"
 	}
 	return short(v)
+}
+
+func mentionsAny(list []any, name string) bool {
+	for _, v := range list {
+		if Mentions(v, name) {
+			return true
+		}
+	}
+	return false
 }
