@@ -183,6 +183,9 @@ const (
 func ExtendedSupportCost(instanceClass string) string {
 	base := fmt.Sprintf("USD %.2f per vCPU-hour in years 1-2 and USD %.2f in year 3, us-east-1, per instance, %s",
 		ExtendedSupportUSDPerVCPUHr, ExtendedSupportUSDPerVCPUHr*extendedSupportYear3Factor, ExtendedSupportPricingURL)
+	if instanceClass == ServerlessClass {
+		return "charged per ACU-hour on Serverless v2, " + ExtendedSupportPricingURL
+	}
 	n := VCPUs(instanceClass)
 	if n == 0 {
 		return base

@@ -114,6 +114,9 @@ func TestVCPUs(t *testing.T) {
 			t.Errorf("%s: %d vCPUs, want %d", class, got, want)
 		}
 	}
+	if c := ExtendedSupportCost(ServerlessClass); !strings.Contains(c, "ACU-hour") {
+		t.Errorf("serverless Extended Support cost %q", c)
+	}
 	if !slices.Equal(StandardVersions(today), []string{"14.20", "15.15", "16.11", "17.7"}) {
 		t.Errorf("standard versions %v", StandardVersions(today))
 	}
