@@ -78,6 +78,9 @@ type Fake struct {
 	failures   map[string]string // stack/logicalID -> failure reason
 	secrets    map[string]string // ARN -> SecretString
 	rotations  []Rotation
+	// Blue/Green deployments and parameter groups (rds_bluegreen.go).
+	blueGreens  []*blueGreen
+	paramGroups []ParameterGroup
 }
 
 // New starts a fake and stops it when the test ends.
