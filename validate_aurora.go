@@ -97,3 +97,17 @@ func (c *Config) Notes() []string {
 	}
 	return notes
 }
+
+// TwinNotes say plainly what the local twin does with the settings that only AWS realizes; the
+// twin prints them (with Warnings) when it starts or updates.
+func (c *Config) TwinNotes() []string {
+	d := c.Database
+	var out []string
+	if d.Capacity != bestpractice.CapacityProvisioned || d.StorageType != bestpractice.DefaultStorageType {
+		out = append(out, bestpractice.TwinCapacity)
+	}
+	if c.BacksUpWithAWSBackup() {
+		out = append(out, "AWS Backup is realized on AWS only: the twin's pgBackRest backups keep the stage's retention and are not copied to another Region")
+	}
+	return out
+}

@@ -79,3 +79,15 @@ func TestNotes(t *testing.T) {
 		t.Errorf("a float field refuses words: %v", err)
 	}
 }
+
+func TestTwinNotes(t *testing.T) {
+	cfg := Default()
+	if n := cfg.TwinNotes(); len(n) != 0 {
+		t.Errorf("defaults need no twin note: %v", n)
+	}
+	serverless(&cfg, "prod", 2, 8)
+	n := strings.Join(cfg.TwinNotes(), "\n")
+	if !strings.Contains(n, "ignores database.capacity") || !strings.Contains(n, "AWS Backup is realized on AWS only") {
+		t.Errorf("twin notes %q", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/cft"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/apgstack/apgstack/internal/testkit/awsfake"
@@ -139,5 +140,23 @@ func TestVersionRows(t *testing.T) {
 		if r.Version == "17.7" && r.Region != "default" || r.Version == "16.11" && r.Region != "not offered" {
 			t.Errorf("%+v", r)
 		}
+	}
+}
+
+// The copy Region's vault stack deploys like any other stack (the CLI runs it with a Deployer
+// of database.backupCopyRegion before the database stack).
+func TestFakeUpBackupCopyVault(t *testing.T) {
+	h := newFakeHarness(t)
+	cfg := apgstack.Default()
+	cfg.Environment.Stage = "prod"
+	cfg.Database.BackupCopyRegion = "eu-central-1"
+	cfg.Database.BackupCopyKmsKeyArn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	st := stacks.BackupCopyVault(cfg)
+	if _, err := h.up(t, []*stacks.Stack{st}, UpOptions{}); err != nil {
+		t.Fatalf("%v\n%s", err, h.log)
+	}
+	s, ok := h.f.Stack(st.Name)
+	if !ok || s.Status != "CREATE_COMPLETE" || s.Outputs["CopyVaultArn"] == "" {
+		t.Errorf("copy vault stack %+v", s)
 	}
 }
