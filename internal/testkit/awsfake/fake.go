@@ -465,6 +465,10 @@ func (f *Fake) serveS3(w http.ResponseWriter, r *http.Request) {
 	// Path style: /bucket/key.
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(p, "/")
+	if key == "" {
+		f.serveBucket(w, r, bucket)
+		return
+	}
 	action := map[string]string{http.MethodPut: "PutObject", http.MethodHead: "HeadObject", http.MethodGet: "GetObject"}[r.Method]
 	f.record(Call{Service: "s3", Action: action, Form: url.Values{"Bucket": {bucket}, "Key": {key}}})
 	body, err := io.ReadAll(r.Body)
