@@ -15,9 +15,12 @@ import (
 //	(minor versions as listed on "Extension versions for Amazon Aurora PostgreSQL",
 //	https://docs.aws.amazon.com/AmazonRDS/latest/AuroraPostgreSQLReleaseNotes/AuroraPostgreSQL.Extensions.html)
 //
-// Date of record: CalendarRecorded. The allowed versions, the default and every support
-// warning are derived from this one table; refresh it from the calendar (and check a Region
-// with `apgstack versions --live`, which asks DescribeDBEngineVersions).
+// Date of record: CalendarRecorded. The end-of-standard-support and end-of-Extended-Support
+// dates are the calendar's; Released (the first Aurora release of a major, used only to decide
+// when a new major becomes the default) is to the nearest week. The allowed versions, the
+// default and every support warning are derived from this one table; refresh it from the
+// calendar (and check a Region with `apgstack versions --live`, which asks
+// DescribeDBEngineVersions and shows versions the table does not list yet, such as a new major).
 
 // CalendarURL is the page the table is taken from.
 const CalendarURL = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraPostgreSQLReleaseNotes/aurorapostgresql-release-calendar.html"
