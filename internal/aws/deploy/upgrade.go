@@ -54,6 +54,9 @@ func PlanUpgrade(o *Offer, from, to string) (UpgradePlan, error) {
 		return p, fmt.Errorf("the cluster's version %s is not offered in %s any more: ask AWS Support how to move it", from, o.Region)
 	}
 	targets := append(slices.Clone(v.MinorTargets), v.MajorTargets...)
+	if len(targets) == 0 {
+		return p, fmt.Errorf("%w: %s has no upgrade target in %s: it is the newest version the Region offers", ErrBadInput, from, o.Region)
+	}
 	if !slices.Contains(targets, to) {
 		return p, fmt.Errorf("%w: --engine-version %q is not a valid upgrade target of %s in %s: the Region offers %s", ErrBadInput, to, from, o.Region, strings.Join(targets, ", "))
 	}
@@ -317,4 +320,42 @@ func (d *Deployer) deleteOldCluster(ctx context.Context, res *BlueGreenResult) e
 	res.BlueDeleted = true
 	d.msg("%s deleted; final snapshot %s", old, res.FinalSnapshot)
 	return nil
+}
+
+// UpgradeResult is what Upgrade did: the plan, and for a major version the Blue/Green report.
+type UpgradeResult struct {
+	Plan      UpgradePlan      `json:"plan"`
+	BlueGreen *BlueGreenResult `json:"blueGreen,omitempty"`
+}
+
+// Upgrade is `apgstack upgrade --engine-version X --target aws`: it reads the cluster of the
+// database stack and its version, checks X against the Region's valid upgrade targets, and for
+// a major version runs MajorUpgrade. A minor version is only planned: it goes through the stack
+// (the caller sets database.engineVersion to X and runs Up), so that the stack stays the
+// record of what runs.
+func (d *Deployer) Upgrade(ctx context.Context, databaseStack, to string, o BlueGreenOptions) (*UpgradeResult, error) {
+	cluster, err := d.clusterOfStack(ctx, databaseStack)
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.RDS.DescribeDBClusters(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(cluster)})
+	if err != nil || len(out.DBClusters) == 0 {
+		return nil, fmt.Errorf("read cluster %s: %v", cluster, err)
+	}
+	from := aws.ToString(out.DBClusters[0].EngineVersion)
+	offer, err := d.LiveVersions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	plan, err := PlanUpgrade(offer, from, to)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpgradeResult{Plan: plan}
+	if !plan.Major {
+		return res, nil
+	}
+	o.Cluster, o.To = cluster, to
+	res.BlueGreen, err = d.MajorUpgrade(ctx, o)
+	return res, err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/cft"
 )
 
 func TestPlanUpgrade(t *testing.T) {
@@ -117,5 +118,31 @@ func TestFakeBlueGreenRefusedTarget(t *testing.T) {
 	_, err := h.d.MajorUpgrade(context.Background(), BlueGreenOptions{Cluster: "apg-db-cluster", To: "18.1"})
 	if err == nil || !strings.Contains(err.Error(), "Cannot find upgrade target") {
 		t.Fatalf("want RDS's refusal, got %v", err)
+	}
+}
+
+// Upgrade reads the stack's cluster and its version from RDS: a minor version is planned for
+// the stack, a major one runs through Blue/Green.
+func TestFakeUpgradeThroughTheStack(t *testing.T) {
+	h := newFakeHarness(t)
+	list := dbWith("16.9", "db.r7g.large")
+	tpl := list[2].Template
+	tpl.Resource("AuroraDBCluster").Properties["EngineVersion"] = cft.Ref("DBEngineVersion")
+	tpl.AddResource("Writer", "AWS::RDS::DBInstance", map[string]any{"DBClusterIdentifier": cft.Ref("AuroraDBCluster")})
+	h.mustUp(t, list)
+
+	minor, err := h.d.Upgrade(context.Background(), dbName, "16.11", BlueGreenOptions{})
+	if err != nil || minor.Plan.How != "stack" || minor.BlueGreen != nil || len(h.f.CallsOf("CreateBlueGreenDeployment")) != 0 {
+		t.Fatalf("minor: %+v, %v", minor, err)
+	}
+	major, err := h.d.Upgrade(context.Background(), dbName, "17.7", BlueGreenOptions{})
+	if err != nil {
+		t.Fatalf("major: %v\n%s", err, h.log)
+	}
+	if major.Plan.How != "blue-green" || major.BlueGreen == nil || major.BlueGreen.Statuses[len(major.BlueGreen.Statuses)-1] != "SWITCHOVER_COMPLETED" {
+		t.Errorf("major: %+v", major)
+	}
+	if _, err := h.d.Upgrade(context.Background(), dbName, "16.11", BlueGreenOptions{}); err == nil || !errors.Is(err, ErrBadInput) {
+		t.Errorf("a downgrade from 17.7 must be refused as bad input: %v", err)
 	}
 }
