@@ -20,7 +20,9 @@ type uncleanStop struct {
 	orphaned      []string // instances still serving without a supervisor (restarted under this one)
 }
 
-func (u uncleanStop) any() bool { return u.supervisorPID != 0 || len(u.crashed) > 0 || len(u.orphaned) > 0 }
+func (u uncleanStop) any() bool {
+	return u.supervisorPID != 0 || len(u.crashed) > 0 || len(u.orphaned) > 0
+}
 
 // findUncleanStop looks for the traces of a predecessor that died (kill -9, power loss). It runs
 // once the state directory is locked and before anything is started.
