@@ -107,6 +107,7 @@ func newSuperviseCmd(a *App) *cobra.Command {
 			if f := os.NewFile(3, "notify"); f != nil {
 				var st syscall.Stat_t
 				if syscall.Fstat(3, &st) == nil {
+					syscall.CloseOnExec(3) // the servers this starts must not hold the pipe open
 					notify = f
 				}
 			}

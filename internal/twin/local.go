@@ -207,13 +207,8 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 		return api.Status{}, err
 	}
 	defer notifyR.Close()
-	args := []string{"supervise", "--state-dir", o.StateDir}
-	if o.Strict {
-		args = append(args, "--strict-version")
-	}
-	if o.Verbose {
-		args = append(args, "--verbose")
-	}
+	// The keeper runs the supervisor and restarts it when it dies (keeper.go).
+	args := append([]string{"keep", "--state-dir", o.StateDir}, o.superviseArgs()...)
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin = strings.NewReader(string(cfgJSON))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -258,6 +253,18 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 		return api.Status{}, ctx.Err()
 	}
 	return Running(ctx, o.StateDir)
+}
+
+// superviseArgs are the supervise command's flags after --state-dir.
+func (o Options) superviseArgs() []string {
+	var args []string
+	if o.Strict {
+		args = append(args, "--strict-version")
+	}
+	if o.Verbose {
+		args = append(args, "--verbose")
+	}
+	return args
 }
 
 const (
@@ -311,7 +318,16 @@ func Down(ctx context.Context, stateDir string) (bool, error) {
 	if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	ran := false
+	ran := keeperPID(stateDir) != 0
+	// The keeper first, so that it does not start again the supervisor this stops.
+	if err := stopKeeper(ctx, stateDir, 2*time.Minute); err != nil {
+		return ran, err
+	}
+	if ran {
+		if err := waitUnlocked(ctx, l, 2*time.Minute); err != nil {
+			return ran, err
+		}
+	}
 	c := api.NewClient(l.Socket())
 	if err := c.Shutdown(ctx); err == nil {
 		ran = true
@@ -381,11 +397,20 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 		return st, err
 	}
 	st.Degraded, st.DegradedSince, st.MissingLibraries = state.Sync.Degraded, state.Sync.DegradedSince, state.MissingLibraries
+	keeper := keeperPID(stateDir)
+	if keeper != 0 {
+		// The supervisor died and its keeper is starting it again: the servers still serve the
+		// sessions they have; the endpoints come back with the new supervisor.
+		st.Phase = api.PhaseRestarting
+	}
 	for _, in := range state.Instances {
 		i := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped}
 		if pid := instance.StalePID(filepath.Join(statedir.Layout{Root: stateDir}.InstanceDir(in.Name), "data")); pid != 0 {
-			i.State, i.PID = api.StateFailed, pid
-			i.Error = fmt.Sprintf("postgres (pid %d) runs without its supervisor: `apgstack up` restarts it under a new one, `apgstack down` stops it", pid)
+			i.State, i.PID = api.StateRunning, pid
+			i.Error = fmt.Sprintf("postgres (pid %d) serves without its supervisor (sessions made to its port go on; the endpoints are down): `apgstack up` starts a new one, `apgstack down` stops it", pid)
+			if keeper != 0 {
+				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor; the endpoints are back with it", pid, keeper)
+			}
 		}
 		st.Instances = append(st.Instances, i)
 	}

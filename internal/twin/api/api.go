@@ -15,6 +15,8 @@ const (
 	PhaseReady    = "ready"
 	PhaseStopping = "stopping"
 	PhaseStopped  = "stopped"
+	// PhaseRestarting: the supervisor died and its keeper is starting it again.
+	PhaseRestarting = "restarting"
 )
 
 // Roles and states of instances.

@@ -46,6 +46,9 @@ func (l Layout) RunDir() string       { return l.path(runDir) }
 func (l Layout) Socket() string       { return l.path(runDir, "api.sock") }
 func (l Layout) PIDFile() string      { return l.path(runDir, "supervisor.pid") }
 func (l Layout) LockFile() string     { return l.path(runDir, "supervisor.lock") }
+
+// KeeperPIDFile is the pid of the keeper that restarts a supervisor that died.
+func (l Layout) KeeperPIDFile() string { return l.path(runDir, "keeper.pid") }
 func (l Layout) LogFile() string      { return l.path(logFile) }
 func (l Layout) StateFile() string    { return l.path(stateFile) }
 func (l Layout) ConfigFile() string   { return l.path(configFile) }
