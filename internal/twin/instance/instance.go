@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/jackc/pgx/v5"
@@ -101,11 +102,14 @@ func (i *Instance) BaseBackup(ctx context.Context, from *Instance, slot string) 
 		return err
 	}
 	// The writer's ALTER SYSTEM settings (synchronous_standby_names) are the writer's business.
-	if err := os.WriteFile(filepath.Join(partial, "postgresql.auto.conf"), nil, 0o600); err != nil {
+	if err := i.Acct.WriteFile(filepath.Join(partial, "postgresql.auto.conf"), nil, 0o600); err != nil {
 		return fmt.Errorf("reset postgresql.auto.conf: %w", err)
 	}
 	if err := os.Rename(partial, i.DataDir()); err != nil {
 		return fmt.Errorf("move base backup into place: %w", err)
+	}
+	if err := atomicfile.SyncDir(i.Dir); err != nil {
+		return err
 	}
 	return i.WriteFile("standby.signal", nil)
 }
@@ -125,20 +129,7 @@ func (i *Instance) WriteTLS(cert, key []byte) error {
 }
 
 func (i *Instance) writeOwned(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := i.Acct.Chown(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return i.Acct.WriteFile(path, data, 0o600)
 }
 
 func (i *Instance) run(ctx context.Context, program string, args ...string) error {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/jackc/pgx/v5"
@@ -895,9 +896,10 @@ func (s *Supervisor) markRejoin(name string, on bool) error {
 		if err := os.Remove(s.rejoinFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		return nil
+		// Durable like a write: a marker removed must not come back after a crash.
+		return atomicfile.SyncDir(filepath.Dir(s.rejoinFile()))
 	}
-	return writeJSONFile(s.rejoinFile(), names, 0o644)
+	return atomicfile.WriteJSON(s.rejoinFile(), names, atomicfile.Mode(0o644))
 }
 
 // rejoinPending prepares, at start, the data of old writers that had not rejoined: pg_rewind

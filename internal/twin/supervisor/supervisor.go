@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/scram"
 
 	"github.com/apgstack/apgstack"
@@ -199,7 +200,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		return nil, fmt.Errorf("a supervisor already runs for %s (pid %s): use `apgstack status`, or `apgstack down` first", s.layout.Root, strings.TrimSpace(string(pid)))
 	}
 	s.lock = lock
-	if err := os.WriteFile(s.layout.PIDFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(s.layout.PIDFile(), []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)
 	}
@@ -238,7 +239,8 @@ func (s *Supervisor) saveState() error {
 	s.mu.Lock()
 	st := s.state
 	s.mu.Unlock()
-	return writeJSONFile(s.layout.StateFile(), st, 0o644)
+	// Atomic and durable: after a crash state.json names the old writer or the new, never none.
+	return atomicfile.WriteJSON(s.layout.StateFile(), st, atomicfile.Mode(0o644))
 }
 
 // start does everything up to serving: checks, files, servers, bootstrap, endpoints.
@@ -280,7 +282,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 	st.MissingLibraries = s.plan.MissingLibraries
 	s.state = st
-	if err := writeJSONFile(s.layout.ConfigFile(), cfg, 0o644); err != nil {
+	if err := atomicfile.WriteJSON(s.layout.ConfigFile(), cfg, atomicfile.Mode(0o644)); err != nil {
 		return err
 	}
 
