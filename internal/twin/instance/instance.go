@@ -1,6 +1,10 @@
-// Package instance runs one PostgreSQL server of the local twin: initdb or a base backup of the
-// writer, start as a child process of the supervisor (so its death is seen at once), stop,
-// promote, health. Server programs run as the unprivileged account from runas.
+// Package instance runs one PostgreSQL server of the local twin and holds its PostgreSQL
+// primitives: initdb or a base backup of the writer, start as a child process of the supervisor
+// (so its death is seen at once) or as a standby, stop, health; replication status, slots,
+// synchronous_standby_names, waits for streaming and replay (replication.go); promote, drain,
+// checkpoint (roles.go); pg_rewind and pg_controldata (rewind.go); fencing (procs.go). Server
+// programs run as the unprivileged account from runas. The supervisor decides; this package
+// only acts.
 package instance
 
 import (
@@ -357,23 +361,6 @@ func (i *Instance) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("instance %s: connect: %w", i.Name, err)
 	}
 	return conn, nil
-}
-
-// Promote turns a reader into a writer and waits for the promotion to finish.
-func (i *Instance) Promote(ctx context.Context) error {
-	conn, err := i.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
-		return fmt.Errorf("instance %s: promote: %w", i.Name, err)
-	}
-	if !ok {
-		return fmt.Errorf("instance %s: promotion did not finish within 60 s", i.Name)
-	}
-	return nil
 }
 
 // Health is what one query tells about a running server.
