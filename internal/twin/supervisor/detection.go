@@ -4,13 +4,9 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/apgstack/apgstack/internal/twin/instance"
@@ -128,7 +124,7 @@ func (p *healthProbe) check(ctx context.Context, w *instance.Instance, fresh boo
 		p.reset()
 		p.inst = w
 	}
-	if processStopped(w.PID()) {
+	if w.Suspended() {
 		return errors.New("its postmaster is stopped")
 	}
 	hctx, cancel := context.WithTimeout(ctx, healthTimeout)
@@ -146,19 +142,6 @@ func (p *healthProbe) check(ctx context.Context, w *instance.Instance, fresh boo
 		return err
 	}
 	return nil
-}
-
-// processStopped reports whether a process is stopped by a signal (state T in /proc).
-func processStopped(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && (stat[i+2] == 'T' || stat[i+2] == 't')
 }
 
 func askWriter(ctx context.Context, conn *pgx.Conn) error {

@@ -4,17 +4,13 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
@@ -105,12 +101,7 @@ func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover,
 	if target != "" {
 		s.mu.Lock()
 		i := s.instances[target]
-		role := ""
-		for _, in := range s.state.Instances {
-			if in.Name == target {
-				role = in.Role
-			}
-		}
+		role := findState(s.state.Instances, target).Role
 		s.mu.Unlock()
 		switch {
 		case role == "":
@@ -134,12 +125,7 @@ func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover,
 func (s *Supervisor) hasReaders() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleReader {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.state.Instances, func(in InstanceState) bool { return in.Role == api.RoleReader })
 }
 
 func (s *Supervisor) instanceNames() []string {
@@ -155,6 +141,11 @@ func (s *Supervisor) instanceNames() []string {
 // failover replaces the writer old. Planned: old is healthy and shuts down cleanly after the
 // reader caught up. Unplanned: old is fenced for sure first (its sessions cut at the endpoint,
 // every process of it killed). Called with s.ha.op held.
+//
+// The steps: hold the writer endpoint and cut the old writer's sessions; choose a reader; stop
+// the old writer (drained and caught up, stopped, or fenced); promote the reader and repoint the
+// endpoints (or, with no reader, restart the old writer in place); the old writer rejoins as a
+// reader.
 func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, target string, planned bool) (api.Failover, error) {
 	// Once begun, a failover runs to its end even when the supervisor is asked to stop (which
 	// waits for it): stopped halfway, it could leave a promoted reader recorded as a reader. The
@@ -162,63 +153,36 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 	outer := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
-	res := api.Failover{Planned: planned, OldWriter: old.Name}
-	oldAddr := addr(old.Port)
-
-	// Fence: from here on no new session reaches the old writer, and the open ones are cut.
-	s.writerEP.Pause(pauseBound)
-	paused := time.Now()
-	resume := func() {
-		s.writerEP.Resume()
-		res.Paused = time.Since(paused)
-	}
-	n := s.writerEP.CloseConnectionsTo(oldAddr)
-	s.mu.Lock()
-	s.ha.rejoining[old.Name] = true // whatever happens, it never restarts as a writer by accident
-	s.mu.Unlock()
-	s.log.Info("writer endpoint paused and its sessions to the old writer closed", "instance", old.Name, "closed", n)
-	s.mu.Lock()
-	s.failed[old.Name] = "failing over"
-	s.mu.Unlock()
-	// Paths that keep the old writer a writer clear the mark.
-	keep := func() {
-		s.mu.Lock()
-		delete(s.ha.rejoining, old.Name)
-		s.mu.Unlock()
-	}
+	t := s.holdWriter(old, planned)
+	defer t.resume() // a safety net: every path resumes as soon as the endpoint may serve
 
 	cand, err := s.candidate(ctx, target, planned)
 	if err != nil {
 		s.log.Warn("no reader to promote", "err", err)
 	}
-	if planned && cand == nil && s.hasReaders() {
+	switch {
+	case planned && cand == nil && s.hasReaders():
 		// Asked to switch over, but no reader can take over now: nothing changes.
-		keep()
-		s.mu.Lock()
-		delete(s.failed, old.Name)
-		s.mu.Unlock()
-		resume()
-		return res, &api.OperationError{Code: http.StatusConflict, Message: "no reader can take over now: " + err.Error()}
-	}
-	if planned && cand != nil {
+		t.keepWriter()
+		s.clearFailed(old.Name)
+		t.resume()
+		return t.res, &api.OperationError{Code: http.StatusConflict, Message: "no reader can take over now: " + err.Error()}
+	case planned && cand != nil:
 		lsn, err := s.drainWriter(ctx, old, cand)
 		if err != nil {
 			// Nothing changed roles: the old writer serves again.
-			keep()
-			s.mu.Lock()
-			delete(s.failed, old.Name)
-			s.mu.Unlock()
+			t.keepWriter()
+			s.clearFailed(old.Name)
 			if !old.Running() {
 				if rerr := s.restartWithRetry(ctx, old.Name); rerr != nil {
 					err = errors.Join(err, rerr)
 				}
 			}
-			resume()
-			return res, err
+			t.resume()
+			return t.res, err
 		}
-		res.WriterLSN = lsn
-	} else if planned {
+		t.res.WriterLSN = lsn
+	case planned:
 		// No reader: a clean restart in place.
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := old.Stop(sctx)
@@ -226,64 +190,132 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 		if err != nil {
 			s.log.Warn("stop the writer", "instance", old.Name, "err", err)
 		}
-	} else {
+	default:
 		s.fence(old)
 	}
 
 	if cand == nil {
-		keep()
-		res.Kind, res.NewWriter = api.FailoverRestart, old.Name
-		if err := s.restartWithRetry(ctx, old.Name); err != nil {
-			s.mu.Lock()
-			s.failed[old.Name] = "restart after failover failed: " + err.Error()
-			s.mu.Unlock()
-			resume()
-			return res, fmt.Errorf("restart the writer %s: %w", old.Name, err)
-		}
-		s.writerEP.SetBackends([]string{oldAddr})
-		resume()
-		res.Duration = time.Since(start)
-		res.Rejoined = true
-		return res, nil
+		return s.restartInPlace(ctx, t)
 	}
-
-	res.Kind, res.NewWriter = api.FailoverPromote, cand.Name
-	s.log.Info("promoting", "instance", cand.Name, "after", time.Since(start))
-	if err := s.promote(ctx, cand, old); err != nil {
-		// The reader is still a reader: bring the old writer back rather than leave none.
-		s.log.Error("promotion failed; restarting the old writer", "instance", cand.Name, "err", err)
-		keep()
-		if rerr := s.restartWithRetry(ctx, old.Name); rerr != nil {
-			resume()
-			return res, errors.Join(err, rerr)
+	if err := s.promoteAndRepoint(ctx, t, cand); err != nil {
+		return t.res, err
+	}
+	if planned {
+		if err := s.rejoin(outer, old.Name); err != nil {
+			t.res.Warning = fmt.Sprintf("the old writer %s did not rejoin as a reader yet: %v", old.Name, err)
+		} else {
+			t.res.Rejoined = true
 		}
-		s.writerEP.SetBackends([]string{oldAddr})
-		resume()
-		return res, err
+	} else {
+		s.ha.wg.Go(func() { s.rejoinLater(s.ha.ctx, old.Name) })
+	}
+	return t.res, nil
+}
+
+// takeover is a failover under way: the writer endpoint holds new connections until resume.
+type takeover struct {
+	s       *Supervisor
+	old     *instance.Instance
+	res     api.Failover
+	start   time.Time
+	paused  time.Time
+	resumed bool
+}
+
+// holdWriter pauses the writer endpoint and cuts its sessions to the old writer: from here on no
+// new session reaches the old writer. The old writer is marked as due to rejoin, so that nothing
+// restarts it as a writer by accident, until keepWriter says otherwise.
+func (s *Supervisor) holdWriter(old *instance.Instance, planned bool) *takeover {
+	t := &takeover{s: s, old: old, res: api.Failover{Planned: planned, OldWriter: old.Name}, start: time.Now()}
+	s.writerEP.Pause(pauseBound)
+	t.paused = time.Now()
+	n := s.writerEP.CloseConnectionsTo(addr(old.Port))
+	s.mu.Lock()
+	s.ha.rejoining[old.Name] = true
+	s.mu.Unlock()
+	s.log.Info("writer endpoint paused and its sessions to the old writer closed", "instance", old.Name, "closed", n)
+	s.setFailed(old.Name, "failing over")
+	return t
+}
+
+// resume lets the writer endpoint's new connections through again, once.
+func (t *takeover) resume() {
+	if t.resumed {
+		return
+	}
+	t.resumed = true
+	t.s.writerEP.Resume()
+	t.res.Paused = time.Since(t.paused)
+}
+
+// keepWriter clears the rejoin mark: the old writer stays (or becomes again) the writer.
+func (t *takeover) keepWriter() {
+	t.s.mu.Lock()
+	delete(t.s.ha.rejoining, t.old.Name)
+	t.s.mu.Unlock()
+}
+
+// restartInPlace brings back a writer that has no reader to take over.
+func (s *Supervisor) restartInPlace(ctx context.Context, t *takeover) (api.Failover, error) {
+	old := t.old
+	t.keepWriter()
+	t.res.Kind, t.res.NewWriter = api.FailoverRestart, old.Name
+	if err := s.restartWithRetry(ctx, old.Name); err != nil {
+		s.setFailed(old.Name, "restart after failover failed: "+err.Error())
+		t.resume()
+		return t.res, fmt.Errorf("restart the writer %s: %w", old.Name, err)
+	}
+	s.writerEP.SetBackends([]string{addr(old.Port)})
+	t.resume()
+	t.res.Duration = time.Since(t.start)
+	t.res.Rejoined = true
+	return t.res, nil
+}
+
+// promoteAndRepoint promotes cand, records the old writer as due to rejoin and points the
+// endpoints at the new writer. When the promotion fails the old writer is brought back rather
+// than leave none.
+func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *instance.Instance) error {
+	old := t.old
+	t.res.Kind, t.res.NewWriter = api.FailoverPromote, cand.Name
+	s.log.Info("promoting", "instance", cand.Name, "after", time.Since(t.start))
+	if err := s.promote(ctx, cand, old); err != nil {
+		// The reader is still a reader.
+		s.log.Error("promotion failed; restarting the old writer", "instance", cand.Name, "err", err)
+		t.keepWriter()
+		if rerr := s.restartWithRetry(ctx, old.Name); rerr != nil {
+			t.resume()
+			return errors.Join(err, rerr)
+		}
+		s.writerEP.SetBackends([]string{addr(old.Port)})
+		t.resume()
+		return err
 	}
 	if err := s.markRejoin(old.Name, true); err != nil {
 		s.log.Error("record the old writer as due to rejoin", "instance", old.Name, "err", err)
 	}
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
-	resume()
+	t.resume()
 	s.updateReaderEndpoint()
 	// Sessions that came through the reader endpoint to the promoted reader could now write.
 	if n := s.readerEP.CloseConnectionsTo(addr(cand.Port)); n > 0 {
 		s.log.Info("reader endpoint sessions to the new writer closed", "instance", cand.Name, "closed", n)
 	}
-	res.Duration = time.Since(start)
+	t.res.Duration = time.Since(t.start)
 	s.instanceEvent(cand.Name, "failover", "instance %s promoted to writer", cand.Name)
+	return nil
+}
 
-	if planned {
-		if err := s.rejoin(outer, old.Name); err != nil {
-			res.Warning = fmt.Sprintf("the old writer %s did not rejoin as a reader yet: %v", old.Name, err)
-		} else {
-			res.Rejoined = true
-		}
-	} else {
-		s.ha.wg.Go(func() { s.rejoinLater(s.ha.ctx, old.Name) })
-	}
-	return res, nil
+func (s *Supervisor) setFailed(name, why string) {
+	s.mu.Lock()
+	s.failed[name] = why
+	s.mu.Unlock()
+}
+
+func (s *Supervisor) clearFailed(name string) {
+	s.mu.Lock()
+	delete(s.failed, name)
+	s.mu.Unlock()
 }
 
 // restartWithRetry restarts an instance in place. A process of the killed server that is still
@@ -307,37 +339,10 @@ func (s *Supervisor) restartWithRetry(ctx context.Context, name string) error {
 
 // fence makes sure nothing of the old writer runs: a hung postmaster (SIGSTOP) or backends it
 // left behind could otherwise still commit, and would keep its shared memory so that it cannot
-// start again. PostgreSQL's children are not in the postmaster's process group (they call
-// setsid()) and outlive a killed postmaster, so every process working in its data directory is
-// killed (we are root or the server account).
+// start again.
 func (s *Supervisor) fence(old *instance.Instance) {
-	kill := func() int {
-		pids := old.Processes() // zombies have no working directory: they are not listed
-		select {
-		case <-old.Done(): // the postmaster is reaped
-		default:
-			if pid := old.PID(); pid > 0 {
-				pids = append(pids, pid)
-			}
-		}
-		alive := 0
-		for _, pid := range pids {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-				alive++
-			} else if !errors.Is(err, syscall.ESRCH) {
-				s.log.Error("fence: kill an old writer's process", "instance", old.Name, "pid", pid, "err", err)
-			}
-		}
-		return alive
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for kill() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	select {
-	case <-old.Done():
-	case <-time.After(time.Until(deadline)):
-		s.log.Error("fence: the old writer's postmaster did not exit", "instance", old.Name)
+	if err := old.Fence(); err != nil {
+		s.log.Error("fence the old writer", "instance", old.Name, "err", err)
 	}
 	s.instanceEvent(old.Name, "availability", "instance %s fenced: its sessions were closed at the writer endpoint and its processes killed", old.Name)
 }
@@ -374,8 +379,8 @@ func (s *Supervisor) candidate(ctx context.Context, target string, planned bool)
 			why = append(why, fmt.Sprintf("%s: %v", r.Name, err))
 			continue
 		}
-		lsn, _ := parseLSN(h.ReceiveLSN)
-		if replay, _ := parseLSN(h.LSN); replay > lsn {
+		lsn, _ := instance.ParseLSN(h.ReceiveLSN)
+		if replay, _ := instance.ParseLSN(h.LSN); replay > lsn {
 			lsn = replay
 		}
 		if best == nil || lsn > bestLSN {
@@ -391,58 +396,27 @@ func (s *Supervisor) candidate(ctx context.Context, target string, planned bool)
 	return best, nil
 }
 
-// parseLSN turns "X/Y" into a byte position.
-func parseLSN(s string) (uint64, error) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, fmt.Errorf("WAL position %q: not X/Y", s)
-	}
-	h, err := strconv.ParseUint(hi, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("WAL position %q: %w", s, err)
-	}
-	l, err := strconv.ParseUint(lo, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("WAL position %q: %w", s, err)
-	}
-	return h<<32 | l, nil
-}
-
 // drainWriter ends the old writer's sessions, checkpoints, waits until the reader has replayed
 // the writer's WAL, shuts the writer down cleanly and waits until the reader has replayed its
 // shutdown checkpoint too: then the reader holds everything the writer ever acknowledged, and
 // the old writer can follow the new one without a rewind. It returns the old writer's last
 // WAL position.
 func (s *Supervisor) drainWriter(ctx context.Context, old, reader *instance.Instance) (string, error) {
-	conn, err := old.Connect(ctx, "postgres")
+	lsn, err := old.Drain(ctx)
 	if err != nil {
-		return "", err
-	}
-	var lsn string
-	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
-	if err == nil {
-		_, err = conn.Exec(ctx, "CHECKPOINT")
-	}
-	if err == nil {
-		err = conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn)
-	}
-	conn.Close(context.Background())
-	if err != nil {
-		return "", fmt.Errorf("switchover: drain the writer %s: %w", old.Name, err)
+		return "", fmt.Errorf("switchover: %w", err)
 	}
 	if err := waitReplayed(ctx, reader, lsn, false); err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	s.failed[old.Name] = "switchover: becoming a reader"
-	s.mu.Unlock()
+	s.setFailed(old.Name, "switchover: becoming a reader")
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = old.Stop(sctx)
 	cancel()
 	if err != nil {
 		return "", fmt.Errorf("switchover: stop the writer %s: %w", old.Name, err)
 	}
-	final, err := s.lastCheckpoint(ctx, old)
+	final, err := old.LastCheckpoint(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -452,63 +426,15 @@ func (s *Supervisor) drainWriter(ctx context.Context, old, reader *instance.Inst
 	return final, nil
 }
 
-// waitReplayed waits until reader has replayed WAL up to lsn (past it when after is set: lsn is
-// the start of the last record).
+// waitReplayed waits, at most catchUpTimeout, until reader has replayed WAL up to lsn (past it
+// when after is set: lsn is the start of the last record).
 func waitReplayed(ctx context.Context, reader *instance.Instance, lsn string, after bool) error {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
-	op := ">="
-	if after {
-		op = ">"
+	if err := reader.WaitReplayed(ctx, lsn, after); err != nil {
+		return fmt.Errorf("switchover: %w", err)
 	}
-	var last string
-	for {
-		conn, err := reader.Connect(ctx, "postgres")
-		if err == nil {
-			var ok bool
-			err = conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn() "+op+" $1::pg_lsn, false)", lsn).Scan(&last, &ok)
-			conn.Close(context.Background())
-			if err == nil && ok {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("switchover: reader %s did not replay the writer's WAL up to %s (replayed %s, last error %v): %w", reader.Name, lsn, last, err, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// lastCheckpoint reads the location of a stopped server's last checkpoint from pg_control.
-func (s *Supervisor) lastCheckpoint(ctx context.Context, i *instance.Instance) (string, error) {
-	cmd := s.acct.Command(ctx, s.bin.Path("pg_controldata"), "-D", i.DataDir())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("pg_controldata %s: %w: %s", i.Name, err, strings.TrimSpace(out.String()))
-	}
-	var state, loc string
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "Database cluster state":
-			state = strings.TrimSpace(v)
-		case "Latest checkpoint location":
-			loc = strings.TrimSpace(v)
-		}
-	}
-	if state != "shut down" {
-		return "", fmt.Errorf("instance %s did not shut down cleanly (pg_control says %q)", i.Name, state)
-	}
-	if loc == "" {
-		return "", fmt.Errorf("pg_controldata %s: no latest checkpoint location", i.Name)
-	}
-	return loc, nil
+	return nil
 }
 
 // promote makes cand the writer and old a reader in the state: cand commits alone until the old
@@ -518,16 +444,16 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 	pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	began := time.Now()
-	if err := promoteNow(pctx, cand); err != nil {
+	if err := cand.Promote(pctx); err != nil {
 		return err
 	}
 	s.log.Info("promoted", "instance", cand.Name, "took", time.Since(began))
 	// From here cand is the writer whatever else fails. A synchronous standby name carried over
 	// from an earlier role would make it wait for nobody.
-	if err := setStandby(pctx, cand, ""); err != nil {
+	if err := cand.SetSynchronousStandby(pctx, ""); err != nil {
 		s.log.Error("new writer: clear synchronous_standby_names", "instance", cand.Name, "err", err)
 	}
-	if err := ensureSlot(pctx, cand, old.Name); err != nil {
+	if err := cand.EnsureSlot(pctx, old.Name); err != nil {
 		s.log.Error("new writer: replication slot for the old writer", "instance", cand.Name, "err", err)
 	}
 	now := time.Now().UTC()
@@ -551,38 +477,4 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 		s.log.Error("record the new roles", "err", err)
 	}
 	return nil
-}
-
-// promoteNow promotes a reader and waits until it accepts writes. The promotion request is
-// repeated every 150 ms: a startup process between two attempts to stream from the dead
-// writer may otherwise notice it only after a 5 s wait (seen with PostgreSQL 15).
-func promoteNow(ctx context.Context, r *instance.Instance) error {
-	conn, err := r.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	var asked time.Time
-	for {
-		var inRecovery bool
-		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-			return fmt.Errorf("instance %s: promote: %w", r.Name, err)
-		}
-		if !inRecovery {
-			return nil
-		}
-		if time.Since(asked) >= 150*time.Millisecond {
-			// An error here may only mean the promotion finished meanwhile; the next round
-			// tells.
-			if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil && conn.IsClosed() {
-				return fmt.Errorf("instance %s: promote: %w", r.Name, err)
-			}
-			asked = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("instance %s: promotion did not finish: %w", r.Name, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/api"
@@ -141,7 +140,7 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	}
 	if !r.Initialized() {
 		s.progress("creating the reader %s (base backup of %s, replication slot %s)", r.Name, w.Name, r.Name)
-		if err := ensureSlot(ctx, w, r.Name); err != nil {
+		if err := w.EnsureSlot(ctx, r.Name); err != nil {
 			return err
 		}
 		if err := r.BaseBackup(ctx, w, r.Name); err != nil {
@@ -150,13 +149,10 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	} else if err := s.checkMajor(r); err != nil {
 		return err
 	}
-	if err := ensureSlot(ctx, w, r.Name); err != nil {
+	if err := w.EnsureSlot(ctx, r.Name); err != nil {
 		return err
 	}
 	if err := s.writeConfig(r, &postgres.Primary{SocketDir: w.SocketDir(), Port: w.Port, Slot: r.Name}, cert, key); err != nil {
-		return err
-	}
-	if err := r.WriteFile("standby.signal", nil); err != nil {
 		return err
 	}
 	s.progress("starting the reader %s (hot standby on 127.0.0.1:%d)", r.Name, r.Port)
@@ -165,82 +161,19 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	s.mu.Lock()
 	s.instances[r.Name] = r
 	s.mu.Unlock()
-	if err := r.Start(sctx); err != nil {
+	if err := r.StartStandby(sctx); err != nil {
 		return err
 	}
-	if err := waitStreaming(sctx, w, r.Name); err != nil {
-		return err
-	}
-	return nil
-}
-
-func ensureSlot(ctx context.Context, w *instance.Instance, slot string) error {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true)
-		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, slot)
-	if err != nil {
-		return fmt.Errorf("replication slot %s: %w", slot, err)
-	}
-	return nil
+	return w.WaitStreaming(sctx, r.Name)
 }
 
 // replication is one row of the writer's pg_stat_replication.
-type replication struct {
-	State, SyncState string
-	ReplayLSN        string
-	Flush            int64 // flush_lsn as a byte position
-	LagBytes         int64 // current WAL position less replay_lsn
-	ReplayLag        *float64
-}
+type replication = instance.Replication
 
 // queryReplication returns the writer's replication rows by application name and the writer's
 // current WAL position as a byte position.
 func queryReplication(ctx context.Context, w *instance.Instance) (map[string]replication, int64, error) {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return nil, 0, err
-	}
-	defer conn.Close(ctx)
-	var current int64
-	if err := conn.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").Scan(&current); err != nil {
-		return nil, 0, fmt.Errorf("writer WAL position: %w", err)
-	}
-	rows, err := conn.Query(ctx, `SELECT application_name, state, sync_state, coalesce(replay_lsn::text, ''),
-		coalesce(pg_wal_lsn_diff(flush_lsn, '0/0'), 0)::bigint,
-		coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
-		extract(epoch FROM replay_lag)::float8
-		FROM pg_stat_replication`)
-	if err != nil {
-		return nil, 0, fmt.Errorf("pg_stat_replication: %w", err)
-	}
-	out := map[string]replication{}
-	for rows.Next() {
-		var name string
-		var r replication
-		if err := rows.Scan(&name, &r.State, &r.SyncState, &r.ReplayLSN, &r.Flush, &r.LagBytes, &r.ReplayLag); err != nil {
-			return nil, 0, err
-		}
-		out[name] = r
-	}
-	return out, current, rows.Err()
-}
-
-func waitStreaming(ctx context.Context, w *instance.Instance, name string) error {
-	for {
-		reps, _, err := queryReplication(ctx, w)
-		if err == nil && reps[name].State == "streaming" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reader %s does not stream from the writer: %w (last: %v %+v)", name, ctx.Err(), err, reps[name])
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return w.Replication(ctx)
 }
 
 // restartInstance starts a server that stopped, with its data (a reader resumes streaming from

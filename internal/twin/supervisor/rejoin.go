@@ -5,7 +5,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apgstack/apgstack/internal/atomicfile"
@@ -52,21 +50,15 @@ func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
 	}
 }
 
-// rejoin starts the instance name, the old writer, as a reader of the current writer: pg_rewind
-// removes whatever it wrote that the new writer never received (checksums make that possible),
-// or, when pg_rewind fails, a fresh base backup replaces its data. Called with s.ha.op held.
+// rejoin starts the instance name, the old writer, as a reader of the current writer, its data
+// rewound or replaced (prepareRejoin). Called with s.ha.op held.
 func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	w := s.writerInstance()
 	if w == nil || !w.Running() {
 		return errors.New("no running writer to follow")
 	}
 	s.mu.Lock()
-	var in InstanceState
-	for _, x := range s.state.Instances {
-		if x.Name == name {
-			in = x
-		}
-	}
+	in := findState(s.state.Instances, name)
 	old := s.instances[name]
 	s.mu.Unlock()
 	if in.Name == "" || in.Role != api.RoleReader {
@@ -75,18 +67,8 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if old != nil && old.Running() {
 		return fmt.Errorf("instance %s still runs", name)
 	}
-	r := s.newInstance(in)
-	how := "pg_rewind"
-	if err := s.rewind(ctx, r, w); err != nil {
-		if !rewindFailed(ctx, err) {
-			return err
-		}
-		s.log.Warn("pg_rewind failed; taking a new base backup", "instance", name, "err", err)
-		how = "a new base backup"
-		if err := os.RemoveAll(r.DataDir()); err != nil {
-			return fmt.Errorf("remove %s: %w", r.DataDir(), err)
-		}
-	} else if err := s.asStandby(r); err != nil {
+	how, err := s.prepareRejoin(ctx, s.newInstance(in), w)
+	if err != nil {
 		return err
 	}
 	cert, key, err := s.tlsPair()
@@ -157,26 +139,12 @@ func (s *Supervisor) rejoinPending(ctx context.Context, w *instance.Instance) er
 		return err
 	}
 	for _, name := range names {
-		var in InstanceState
-		for _, x := range s.state.Instances {
-			if x.Name == name {
-				in = x
-			}
-		}
+		in := findState(s.state.Instances, name)
 		if in.Role != api.RoleReader {
 			continue
 		}
-		r := s.newInstance(in)
 		s.progress("instance %s was the writer before a failover: rewinding it to follow %s", name, w.Name)
-		if err := s.rewind(ctx, r, w); err != nil {
-			if !rewindFailed(ctx, err) {
-				return err
-			}
-			s.log.Warn("pg_rewind failed; the reader is made afresh from a base backup", "instance", name, "err", err)
-			if err := os.RemoveAll(r.DataDir()); err != nil {
-				return fmt.Errorf("remove %s: %w", r.DataDir(), err)
-			}
-		} else if err := s.asStandby(r); err != nil {
+		if _, err := s.prepareRejoin(ctx, s.newInstance(in), w); err != nil {
 			return err
 		}
 		if err := s.markRejoin(name, false); err != nil {
@@ -199,53 +167,30 @@ func (s *Supervisor) tlsPair() ([]byte, []byte, error) {
 	return cert, key, nil
 }
 
-// errRewind marks a failure of pg_rewind itself, as opposed to one of reaching the writer or a
-// cancellation: only then is the old data given up for a new base backup.
-var errRewind = errors.New("pg_rewind failed")
-
-func rewindFailed(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && errors.Is(err, errRewind)
+// prepareRejoin makes the data of r, a stopped old writer, fit to follow the writer w: pg_rewind
+// removes whatever r wrote that w never received (checksums make that possible); when pg_rewind
+// itself fails (not reaching w, not a cancellation), the data is removed so that a new base
+// backup replaces it. It says which was done.
+func (s *Supervisor) prepareRejoin(ctx context.Context, r, w *instance.Instance) (string, error) {
+	out, err := r.Rewind(ctx, w)
+	if err == nil {
+		s.log.Info("pg_rewind", "instance", r.Name, "source", w.Name, "output", out)
+		return "pg_rewind", r.PrepareStandby()
+	}
+	if ctx.Err() != nil || !errors.Is(err, instance.ErrRewind) {
+		return "", err
+	}
+	s.log.Warn("pg_rewind failed; the reader is made afresh from a base backup", "instance", r.Name, "err", err)
+	if err := os.RemoveAll(r.DataDir()); err != nil {
+		return "", fmt.Errorf("remove %s: %w", r.DataDir(), err)
+	}
+	return "a new base backup", nil
 }
 
-// rewind runs pg_rewind on r's data directory against the writer w. After a clean shutdown with
-// nothing to undo it finds "no rewind required".
-func (s *Supervisor) rewind(ctx context.Context, r, w *instance.Instance) error {
-	if !r.Initialized() {
-		return fmt.Errorf("%w: no data directory", errRewind)
+// findState is the recorded state of the instance name (zero when there is none).
+func findState(list []InstanceState, name string) InstanceState {
+	if i := slices.IndexFunc(list, func(in InstanceState) bool { return in.Name == name }); i >= 0 {
+		return list[i]
 	}
-	// pg_rewind reads the source's timeline from pg_control, which a promotion updates only with
-	// its next checkpoint.
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	_, err = conn.Exec(ctx, "CHECKPOINT")
-	conn.Close(context.Background())
-	if err != nil {
-		return fmt.Errorf("checkpoint on %s: %w", w.Name, err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := s.acct.Command(rctx, s.bin.Path("pg_rewind"), "--target-pgdata="+r.DataDir(),
-		fmt.Sprintf("--source-server=host=%s port=%d user=postgres dbname=postgres application_name=apgstack-rewind", w.SocketDir(), w.Port))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%w: %s from %s: %w: %s", errRewind, r.Name, w.Name, err, strings.TrimSpace(out.String()))
-	}
-	s.log.Info("pg_rewind", "instance", r.Name, "source", w.Name, "output", strings.TrimSpace(out.String()))
-	return nil
-}
-
-// asStandby clears what a former writer's data directory must not keep as a reader: its
-// replication slots (they would hold WAL back forever) and its ALTER SYSTEM settings
-// (synchronous_standby_names is the writer's business).
-func (s *Supervisor) asStandby(r *instance.Instance) error {
-	slots, _ := filepath.Glob(filepath.Join(r.DataDir(), "pg_replslot", "*"))
-	for _, sl := range slots {
-		if err := os.RemoveAll(sl); err != nil {
-			return fmt.Errorf("remove replication slot %s: %w", sl, err)
-		}
-	}
-	return r.WriteFile("postgresql.auto.conf", nil)
+	return InstanceState{}
 }
