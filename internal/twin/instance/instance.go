@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/internal/atomicfile"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/jackc/pgx/v5"
 )
 

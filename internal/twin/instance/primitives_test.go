@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 )
 
 // cluster makes instances in a directory the server account can reach (t.TempDir is root's

@@ -29,12 +29,12 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/certs"
 	"github.com/apgstack/apgstack/internal/twin/endpoint"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
