@@ -10,9 +10,12 @@ package atomicfile
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // DefaultMode is the mode of a file written without Mode: state often holds secrets.
@@ -91,6 +94,33 @@ func WriteJSON(path string, v any, opts ...Option) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return Write(path, append(data, '\n'), opts...)
+}
+
+// MkdirAll creates dir and its missing parents, like os.MkdirAll, durably: the parent of every
+// directory it creates is synced, so that a file written into a new directory does not vanish
+// with it after a crash.
+func MkdirAll(dir string, perm os.FileMode) error {
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("create %s: %w", dir, syscall.ENOTDIR)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else, who syncs it
+		}
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return SyncDir(parent)
 }
 
 // SyncDir makes the directory's entries durable: a rename or a new file in it survives a crash

@@ -159,3 +159,36 @@ func assertNoTemp(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestMkdirAll(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dir     string
+		wantErr bool
+	}{
+		{name: "nested", dir: filepath.Join(root, "a", "b", "c")},
+		{name: "exists", dir: filepath.Join(root, "a", "b")},
+		{name: "the root itself", dir: root},
+		{name: "a file in the way", dir: file, wantErr: true},
+		{name: "below a file", dir: filepath.Join(file, "x"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := MkdirAll(tt.dir, 0o700)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("MkdirAll(%s) = %v, want error %v", tt.dir, err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if fi, err := os.Stat(tt.dir); err != nil || !fi.IsDir() {
+				t.Fatalf("%s: %v", tt.dir, err)
+			}
+		})
+	}
+}

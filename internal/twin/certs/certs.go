@@ -174,8 +174,8 @@ func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) erro
 // writeFile writes atomically and durably with the given mode (a key is never readable by
 // others, not even for a moment).
 func writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	return atomicfile.Write(path, data, atomicfile.Mode(mode))
 }

@@ -200,7 +200,7 @@ func remove(list []string, x string) []string {
 
 func (s *Store) write(sec Secret) error {
 	path := s.Path(sec.Name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write secret %s: %w", sec.Name, err)
 	}
 	// Atomic and durable: after a crash the store holds the old stages or the new, so the
