@@ -7,8 +7,9 @@
 // servers' start and standby setup; creation.go the master user and bootstrap; detection.go the
 // writer's health watch; failover.go failover and switchover; rejoin.go an old writer's return
 // as a reader; monitor.go replication and restarts; rotation.go secret rotation; backup.go and
-// monitoring.go backups, snapshots, metrics and alarms; status.go and layout.go what the API and
-// the state directory show.
+// monitoring.go backups, snapshots, metrics and alarms; status.go the status and outputs;
+// layout.go state.json and the event log. The PostgreSQL work itself (promote, rewind, fence,
+// replication) is the instance package's: this package decides when and in which order.
 package supervisor
 
 import (
