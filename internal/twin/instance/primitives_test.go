@@ -159,6 +159,9 @@ func TestPrimitivesOnRealServers(t *testing.T) {
 	if h, err := r.Health(ctx); err != nil || !h.InRecovery {
 		t.Fatalf("reader health %+v, %v: want in recovery", h, err)
 	}
+	if !r.StandbySignal() || w.StandbySignal() {
+		t.Fatalf("standby.signal: reader %v, writer %v", r.StandbySignal(), w.StandbySignal())
+	}
 
 	t.Log("synchronous_standby_names")
 	for _, name := range []string{"r", ""} {
@@ -200,6 +203,9 @@ func TestPrimitivesOnRealServers(t *testing.T) {
 	}
 	if h, err := r.Health(ctx); err != nil || h.InRecovery {
 		t.Fatalf("promoted reader health %+v, %v: want a writer", h, err)
+	}
+	if r.StandbySignal() {
+		t.Error("standby.signal left after the promotion")
 	}
 	if err := r.Checkpoint(ctx); err != nil {
 		t.Fatal(err)

@@ -90,6 +90,14 @@ func (i *Instance) PrepareStandby() error {
 	return i.WriteFile("postgresql.auto.conf", nil)
 }
 
+// StandbySignal reports whether the data directory asks to start as a standby (standby.signal).
+// PostgreSQL removes the file when it is promoted, so with pg_control (ControlData) it tells what
+// the data says the server is, whatever state.json recorded.
+func (i *Instance) StandbySignal() bool {
+	_, err := os.Stat(filepath.Join(i.DataDir(), "standby.signal"))
+	return err == nil
+}
+
 // StartStandby starts the server as a hot standby (standby.signal) of the writer its
 // postgresql.conf names, and waits until it accepts connections.
 func (i *Instance) StartStandby(ctx context.Context) error {
