@@ -36,9 +36,7 @@ func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
 		}
 		s.log.Error("rejoin as a reader", "instance", name, "attempt", attempt, "err", err)
 		if attempt == 5 {
-			s.mu.Lock()
-			s.failed[name] = "rejoin as a reader failed: " + err.Error()
-			s.mu.Unlock()
+			s.setFailed(name, "rejoin as a reader failed: "+err.Error())
 			s.instanceEvent(name, "failure", "instance %s could not rejoin as a reader: %v", name, err)
 			return
 		}
