@@ -137,8 +137,14 @@ func TestPrimitivesOnRealServers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if slots, err := w.Slots(ctx); err != nil || !slices.Equal(slots, []string{"r"}) {
-		t.Fatalf("Slots = %v, %v; want [r]", slots, err)
+	if err := w.EnsureSlot(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DropSlot(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if slots, err := w.Slots(ctx); err != nil || !slices.Equal(slots, []Slot{{Name: "r", Physical: true}}) {
+		t.Fatalf("Slots = %v, %v; want r, physical, inactive", slots, err)
 	}
 
 	t.Log("a reader from a base backup, started as a standby")
@@ -151,6 +157,9 @@ func TestPrimitivesOnRealServers(t *testing.T) {
 	}
 	if err := w.WaitStreaming(ctx, "r"); err != nil {
 		t.Fatal(err)
+	}
+	if slots, err := w.Slots(ctx); err != nil || len(slots) != 1 || !slots[0].Active {
+		t.Fatalf("Slots while the reader streams = %v, %v; want r active", slots, err)
 	}
 	reps, current, err := w.Replication(ctx)
 	if err != nil || reps["r"].State != "streaming" || current <= 0 {

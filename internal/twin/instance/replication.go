@@ -108,26 +108,47 @@ func (i *Instance) EnsureSlot(ctx context.Context, slot string) error {
 	return nil
 }
 
-// Slots lists the server's replication slots by name.
-func (i *Instance) Slots(ctx context.Context) ([]string, error) {
+// Slot is one replication slot.
+type Slot struct {
+	Name     string
+	Physical bool
+	Active   bool // a reader streams through it now
+}
+
+// Slots lists the server's replication slots, by name.
+func (i *Instance) Slots(ctx context.Context) ([]Slot, error) {
 	conn, err := i.Connect(ctx, "postgres")
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT slot_name FROM pg_replication_slots ORDER BY slot_name")
+	rows, err := conn.Query(ctx, "SELECT slot_name, slot_type = 'physical', active FROM pg_replication_slots ORDER BY slot_name")
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: replication slots: %w", i.Name, err)
+		return nil, fmt.Errorf("instance %s: list replication slots: %w", i.Name, err)
 	}
-	var out []string
+	defer rows.Close()
+	var out []Slot
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var sl Slot
+		if err := rows.Scan(&sl.Name, &sl.Physical, &sl.Active); err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, sl)
 	}
 	return out, rows.Err()
+}
+
+// DropSlot drops a replication slot, which must not be in use.
+func (i *Instance) DropSlot(ctx context.Context, slot string) error {
+	conn, err := i.Connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot); err != nil {
+		return fmt.Errorf("drop replication slot %s: %w", slot, err)
+	}
+	return nil
 }
 
 // SetSynchronousStandby names the synchronous reader on this writer ("" lets it commit alone).

@@ -353,7 +353,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 		return err
 	}
 	s.writerEP.SetBackends([]string{addr(w.Port)})
-	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (failover.go)
+	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (rejoin.go)
 		return err
 	}
 	for _, r := range s.state.Instances {
