@@ -182,6 +182,15 @@ func (r *run) exec(ctx context.Context, what, sql string) error {
 	return nil
 }
 
+// execPassword is exec for a statement that carries a password verifier: a superuser runs it with
+// statement logging off, so the verifier stays out of the server log (scram.ExecUnlogged).
+func (r *run) execPassword(ctx context.Context, what, sql string) error {
+	if err := scram.ExecUnlogged(ctx, r.tx, sql); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 func (r *run) extensions(ctx context.Context) error {
 	for _, ext := range r.o.extensions() {
 		var installed, available bool
@@ -246,7 +255,7 @@ func (r *run) roles(ctx context.Context) error {
 				}
 				stmt += " PASSWORD " + quoteLiteral(v)
 			}
-			if err := r.exec(ctx, fmt.Sprintf("create role %q", role.Name), stmt); err != nil {
+			if err := r.execPassword(ctx, fmt.Sprintf("create role %q", role.Name), stmt); err != nil {
 				return err
 			}
 			r.created("role %s", role.Name)
@@ -283,7 +292,7 @@ func (r *run) roles(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.exec(ctx, fmt.Sprintf("set password of role %q", role.Name), "ALTER ROLE "+id+" PASSWORD "+quoteLiteral(v)); err != nil {
+		if err := r.execPassword(ctx, fmt.Sprintf("set password of role %q", role.Name), "ALTER ROLE "+id+" PASSWORD "+quoteLiteral(v)); err != nil {
 			return err
 		}
 		if counted {

@@ -656,12 +656,28 @@ func TestFakeLargeTemplateGoesThroughS3(t *testing.T) {
 	if c := h3.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateBody"), "{") || len(c.Get("TemplateBody")) > MaxTemplateBody {
 		t.Errorf("template body %d bytes starting %q", len(c.Get("TemplateBody")), c.Get("TemplateBody")[:10])
 	}
-	// Without a bucket, and too large even as JSON, it fails clearly before any change set.
+	// Without a bucket, and too large even as JSON, it goes through apgstack's own template
+	// bucket, created once per account and Region.
 	h2 := newFakeHarness(t)
 	list = testStacks(false)
 	list[0].Template.Description = strings.Repeat("x", 60000)
-	_, err = h2.up(t, list, UpOptions{})
-	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") {
+	if _, err = h2.up(t, list[:1], UpOptions{}); err != nil {
+		t.Fatalf("up: %v\n%s", err, h2.log)
+	}
+	own := TemplateBucketName(h2.f.Account, h2.f.Region)
+	if c := h2.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateURL"), "https://"+own+".s3.") {
+		t.Errorf("template URL %q, want one in %s", c.Get("TemplateURL"), own)
+	}
+	if n := len(h2.f.CallsOf("CreateBucket")); n != 1 {
+		t.Errorf("%d CreateBucket calls", n)
+	}
+	// When S3 refuses, it fails clearly before any change set.
+	h4 := newFakeHarness(t)
+	h4.f.Deny = map[string]bool{"s3": true}
+	list = testStacks(false)
+	list[0].Template.Description = strings.Repeat("x", 60000)
+	_, err = h4.up(t, list[:1], UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") || len(h4.f.CallsOf("CreateChangeSet")) != 0 {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -87,6 +87,15 @@ type UpResult struct {
 // set, and returns the outputs.
 func (d *Deployer) Up(ctx context.Context, list []*stacks.Stack, o UpOptions) (*UpResult, error) {
 	res := &UpResult{}
+	// Before any change set: a version or class the Region does not offer would fail the
+	// cluster twenty minutes in.
+	for _, st := range list {
+		if st.Kind == stacks.Database {
+			if err := d.CheckOffered(ctx, st); err != nil {
+				return res, err
+			}
+		}
+	}
 	var refs []StackRef
 	for _, st := range list {
 		refs = append(refs, StackRef{Kind: st.Kind, Name: st.Name})
@@ -249,7 +258,9 @@ func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket 
 				return aws.String(c.String()), nil, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates: set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, d.Region)
+		if bucket, err = d.ensureTemplateBucket(ctx); err != nil {
+			return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates, and %w: set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, err, d.Region)
+		}
 	}
 	sum := sha256.Sum256(b)
 	key := fmt.Sprintf("apgstack/templates/%s-%s.yaml", st.Name, hex.EncodeToString(sum[:8]))

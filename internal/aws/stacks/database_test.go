@@ -630,7 +630,10 @@ func checkTags(t *testing.T, tpl *cft.Template) {
 			continue
 		}
 		tags, _ := r.Properties[prop].([]any)
-		have := map[string]any{}
+		have, _ := r.Properties[prop].(map[string]any) // AWS Backup takes tags as a map
+		if have == nil {
+			have = map[string]any{}
+		}
 		for _, tg := range tags {
 			m := tg.(map[string]any)
 			have[str(m["Key"])] = m["Value"]
@@ -733,6 +736,8 @@ func violates(p *cft.Parameter, v string) string {
 var allowedManagedPolicies = map[string]string{
 	managedPolicyEnhancedMonitoring: "RDS enhanced monitoring: publish OS metrics to the RDSOSMetrics log group only",
 	managedPolicyLambdaVPC:          "a Lambda in a VPC: manage its network interfaces and write its logs",
+	managedPolicyBackup:             "AWS Backup: snapshot the resources of its plans",
+	managedPolicyRestore:            "AWS Backup: restore its recovery points",
 }
 
 // policyProblems lists every IAM policy statement that does not name its actions and resources,

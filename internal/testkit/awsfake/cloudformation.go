@@ -407,6 +407,7 @@ func (f *Fake) createResource(s *stack, d resDef) *resource {
 		c := &cluster{id: r.physical, endpoint: r.physical + ".cluster-fake." + f.Region + ".rds.amazonaws.com",
 			reader: r.physical + ".cluster-ro-fake." + f.Region + ".rds.amazonaws.com"}
 		c.protected = f.resolve(s, s.params, d.raw["DeletionProtection"]) == "true"
+		c.version = f.resolve(s, s.params, d.raw["EngineVersion"])
 		f.clusters[c.id] = c
 	case "AWS::SecretsManager::Secret":
 		r.physical = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s-%s", f.Region, f.Account, s.name, d.logical, suffix)

@@ -60,6 +60,10 @@ type Fake struct {
 	ConfigRecording   bool // one recorder, recording when true; no recorder when false
 	GuardDutyEnabled  bool // one enabled detector when true; none when false
 
+	// Catalog is the Region's aurora-postgresql offer (see rds_catalog.go); nil means
+	// DefaultCatalog. Set it before the first RDS call.
+	Catalog *RDSCatalog
+
 	srv        *httptest.Server
 	mu         sync.Mutex
 	calls      []Call
@@ -74,6 +78,9 @@ type Fake struct {
 	failures   map[string]string // stack/logicalID -> failure reason
 	secrets    map[string]string // ARN -> SecretString
 	rotations  []Rotation
+	// Blue/Green deployments and parameter groups (rds_bluegreen.go).
+	blueGreens  []*blueGreen
+	paramGroups []ParameterGroup
 }
 
 // New starts a fake and stops it when the test ends.
@@ -458,6 +465,10 @@ func (f *Fake) serveS3(w http.ResponseWriter, r *http.Request) {
 	// Path style: /bucket/key.
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(p, "/")
+	if key == "" {
+		f.serveBucket(w, r, bucket)
+		return
+	}
 	action := map[string]string{http.MethodPut: "PutObject", http.MethodHead: "HeadObject", http.MethodGet: "GetObject"}[r.Method]
 	f.record(Call{Service: "s3", Action: action, Form: url.Values{"Bucket": {bucket}, "Key": {key}}})
 	body, err := io.ReadAll(r.Body)
