@@ -110,7 +110,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 		newInitCmd, newSynthCmd, newValidateCmd, newPolicyCmd, newExplainCmd, newPackageCmd,
 		newUpCmd, newDownCmd, newStatusCmd, newOutputsCmd, newPSQLCmd, newFailoverCmd, newRotateCmd,
 		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd,
-		newBootstrapCmd, newBenchCmd, newSuperviseCmd, newVersionCmd,
+		newVersionsCmd, newUpgradeCmd, newBootstrapCmd, newBenchCmd, newSuperviseCmd, newVersionCmd,
 	} {
 		root.AddCommand(fn(a))
 	}
