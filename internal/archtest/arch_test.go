@@ -111,8 +111,6 @@ func TestNoOversizedSourceFile(t *testing.T) {
 	pending := map[string]bool{
 		module + "/cft/policy/rules_services.go":               true,
 		module + "/internal/testkit/awsfake/cloudformation.go": true,
-		module + "/internal/twin/supervisor/failover.go":       true,
-		module + "/internal/twin/supervisor/supervisor.go":     true,
 	}
 	for _, p := range modulePackages(t) {
 		for _, f := range p.goFiles {

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/apgstack/apgstack/internal/atomicfile"
 )
 
 // DefaultUser is the account Debian's postgresql packages create.
@@ -121,6 +123,17 @@ func (a *Account) Chown(path string) error {
 		return fmt.Errorf("give %s to %s: %w", path, a.Name, err)
 	}
 	return nil
+}
+
+// WriteFile replaces path atomically and durably with data, mode mode, owned by the account from
+// its first byte (server programs insist on owning their files; a key must never be readable by
+// others, not even for a moment).
+func (a *Account) WriteFile(path string, data []byte, mode os.FileMode) error {
+	opts := []atomicfile.Option{atomicfile.Mode(mode)}
+	if a.switchTo {
+		opts = append(opts, atomicfile.Owner(a.UID, a.GID))
+	}
+	return atomicfile.Write(path, data, opts...)
 }
 
 // ErrUnreachable marks a directory that the account cannot reach.

@@ -197,18 +197,8 @@ func passphrase() (string, error) {
 }
 
 func (r *Repo) writeOwned(path, data string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
-		return fmt.Errorf("backup: write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("backup: write %s: %w", path, err)
-	}
-	if err := r.acct.Chown(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("backup: write %s: %w", path, err)
+	if err := r.acct.WriteFile(path, []byte(data), 0o600); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/runas"
 )
 
@@ -103,13 +104,16 @@ func (s *Snapshots) Create(ctx context.Context, src Source, meta Snapshot) (Snap
 	}
 	meta.Size = dirSize(partial)
 	meta.Dir = ""
-	data, _ := json.MarshalIndent(meta, "", "  ")
-	if err := os.WriteFile(filepath.Join(partial, snapshotMeta), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(partial, snapshotMeta), meta); err != nil {
 		os.RemoveAll(partial)
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", meta.Name, err)
 	}
+	// The snapshot exists once its directory has its final name, durably.
 	if err := os.Rename(partial, s.path(meta.Name)); err != nil {
 		os.RemoveAll(partial)
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", meta.Name, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(s.path(meta.Name))); err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", meta.Name, err)
 	}
 	meta.Dir = s.path(meta.Name)
@@ -200,10 +204,10 @@ func (s *Snapshots) Restore(ctx context.Context, name, dataDir string) error {
 		return fmt.Errorf("restore snapshot %s: %w", name, err)
 	}
 	auto := filepath.Join(dataDir, "postgresql.auto.conf")
-	if err := os.WriteFile(auto, []byte("# emptied by apgstack when restoring snapshot "+name+"\n"), 0o600); err != nil {
+	if err := s.Acct.WriteFile(auto, []byte("# emptied by apgstack when restoring snapshot "+name+"\n"), 0o600); err != nil {
 		return fmt.Errorf("restore snapshot %s: %w", name, err)
 	}
-	return s.Acct.Chown(auto)
+	return nil
 }
 
 func (s *Snapshots) run(ctx context.Context, bin string, args ...string) error {

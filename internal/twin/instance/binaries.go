@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,11 +71,7 @@ func FindBinaries(ctx context.Context, want int, strict bool) (Binaries, string,
 			}
 		}
 	}
-	var majors []int
-	for m := range found {
-		majors = append(majors, m)
-	}
-	pick, err := Choose(majors, want, strict)
+	pick, err := Choose(slices.Collect(maps.Keys(found)), want, strict)
 	if err != nil {
 		return Binaries{}, "", err
 	}
@@ -92,8 +89,7 @@ func Choose(installed []int, want int, strict bool) (int, error) {
 		return 0, fmt.Errorf("%w: install the server package, on Debian 12 `apt-get install postgresql-15` "+
 			"(or postgresql-%d from https://apt.postgresql.org), then run apgstack up again", ErrNotInstalled, want)
 	}
-	sorted := append([]int(nil), installed...)
-	sort.Ints(sorted)
+	sorted := slices.Sorted(slices.Values(installed))
 	best := -1
 	for _, m := range sorted {
 		if m == want {

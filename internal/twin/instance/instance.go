@@ -1,6 +1,10 @@
-// Package instance runs one PostgreSQL server of the local twin: initdb or a base backup of the
-// writer, start as a child process of the supervisor (so its death is seen at once), stop,
-// promote, health. Server programs run as the unprivileged account from runas.
+// Package instance runs one PostgreSQL server of the local twin and holds its PostgreSQL
+// primitives: initdb or a base backup of the writer, start as a child process of the supervisor
+// (so its death is seen at once) or as a standby, stop, health; replication status, slots,
+// synchronous_standby_names, waits for streaming and replay (replication.go); promote, drain,
+// checkpoint (roles.go); pg_rewind and pg_controldata (rewind.go); fencing (procs.go). Server
+// programs run as the unprivileged account from runas. The supervisor decides; this package
+// only acts.
 package instance
 
 import (
@@ -18,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/jackc/pgx/v5"
@@ -101,11 +106,14 @@ func (i *Instance) BaseBackup(ctx context.Context, from *Instance, slot string) 
 		return err
 	}
 	// The writer's ALTER SYSTEM settings (synchronous_standby_names) are the writer's business.
-	if err := os.WriteFile(filepath.Join(partial, "postgresql.auto.conf"), nil, 0o600); err != nil {
+	if err := i.Acct.WriteFile(filepath.Join(partial, "postgresql.auto.conf"), nil, 0o600); err != nil {
 		return fmt.Errorf("reset postgresql.auto.conf: %w", err)
 	}
 	if err := os.Rename(partial, i.DataDir()); err != nil {
 		return fmt.Errorf("move base backup into place: %w", err)
+	}
+	if err := atomicfile.SyncDir(i.Dir); err != nil {
+		return err
 	}
 	return i.WriteFile("standby.signal", nil)
 }
@@ -125,20 +133,7 @@ func (i *Instance) WriteTLS(cert, key []byte) error {
 }
 
 func (i *Instance) writeOwned(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := i.Acct.Chown(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return i.Acct.WriteFile(path, data, 0o600)
 }
 
 func (i *Instance) run(ctx context.Context, program string, args ...string) error {
@@ -366,23 +361,6 @@ func (i *Instance) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("instance %s: connect: %w", i.Name, err)
 	}
 	return conn, nil
-}
-
-// Promote turns a reader into a writer and waits for the promotion to finish.
-func (i *Instance) Promote(ctx context.Context) error {
-	conn, err := i.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
-		return fmt.Errorf("instance %s: promote: %w", i.Name, err)
-	}
-	if !ok {
-		return fmt.Errorf("instance %s: promotion did not finish within 60 s", i.Name)
-	}
-	return nil
 }
 
 // Health is what one query tells about a running server.

@@ -27,3 +27,27 @@ func TestProcessesByWorkingDirectory(t *testing.T) {
 		t.Fatalf("an instance nothing runs in: %v", got)
 	}
 }
+
+// Fence kills every process working in the data directory, whatever its parent, and checks none
+// is left.
+func TestFenceKillsEveryProcess(t *testing.T) {
+	i := &Instance{Name: "x", Dir: t.TempDir()}
+	if err := os.MkdirAll(i.DataDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		cmd := exec.Command("sleep", "30")
+		cmd.Dir = i.DataDir()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go cmd.Wait() // reaped at once, as init reaps a reparented backend
+
+	}
+	if err := i.Fence(); err != nil {
+		t.Fatal(err)
+	}
+	if left := i.Processes(); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 )
 
 // Version stages, as Secrets Manager names them.
@@ -198,34 +199,16 @@ func remove(list []string, x string) []string {
 }
 
 func (s *Store) write(sec Secret) error {
-	data, err := json.MarshalIndent(sec, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode secret %s: %w", sec.Name, err)
-	}
 	path := s.Path(sec.Name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write secret %s: %w", sec.Name, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write secret %s: %w", sec.Name, err)
+	// Atomic and durable: after a crash the store holds the old stages or the new, so the
+	// password marked AWSCURRENT is always the one that works.
+	if err := atomicfile.WriteJSON(path, sec, atomicfile.Mode(0o600)); err != nil {
+		return fmt.Errorf("secret %s: %w", sec.Name, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(append(data, '\n'))
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err == nil {
-			return nil
-		}
-	} else {
-		tmp.Close()
-	}
-	return fmt.Errorf("write secret %s to %s: %w", sec.Name, path, err)
+	return nil
 }
 
 // GetDatabase decodes the database secret at a stage.

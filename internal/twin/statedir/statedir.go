@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/apgstack/apgstack/internal/atomicfile"
 )
 
 // MarkerName is the file that says a directory holds an apgstack twin.
@@ -126,17 +128,9 @@ func Claim(dir string) error {
 	if err := MkdirReachable(dir); err != nil {
 		return err
 	}
-	data, err := json.MarshalIndent(Marker{Tool: "apgstack", Created: time.Now().UTC()}, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, MarkerName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("state directory %s: write its marker: %w", dir, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("state directory %s: write its marker: %w", dir, err)
+	marker := Marker{Tool: "apgstack", Created: time.Now().UTC()}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, MarkerName), marker, atomicfile.Mode(0o644)); err != nil {
+		return fmt.Errorf("state directory %s: its marker: %w", dir, err)
 	}
 	return nil
 }

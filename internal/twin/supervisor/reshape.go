@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
@@ -50,7 +51,7 @@ func RemoveReaders(cfg apgstack.Config, stateDir string) ([]string, error) {
 	st.Instances = keep
 	st.Sync = SyncState{}
 	// The record first: a crash after it leaves unused folders, never a reader recorded without data.
-	if err := writeJSONFile(l.StateFile(), st, 0o644); err != nil {
+	if err := atomicfile.WriteJSON(l.StateFile(), st, atomicfile.Mode(0o644)); err != nil {
 		return nil, err
 	}
 	for _, name := range removed {
@@ -70,35 +71,18 @@ func (s *Supervisor) dropStraySlots(ctx context.Context, w *instance.Instance) e
 			readers = append(readers, in.Name)
 		}
 	}
-	conn, err := w.Connect(ctx, "postgres")
+	slots, err := w.Slots(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT active")
-	if err != nil {
-		return fmt.Errorf("list replication slots: %w", err)
-	}
-	var stray []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
+	for _, sl := range slots {
+		if !sl.Physical || sl.Active || slices.Contains(readers, sl.Name) {
+			continue
+		}
+		if err := w.DropSlot(ctx, sl.Name); err != nil {
 			return err
 		}
-		if !slices.Contains(readers, name) {
-			stray = append(stray, name)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, name := range stray {
-		if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name); err != nil {
-			return fmt.Errorf("drop replication slot %s: %w", name, err)
-		}
-		s.log.Info("dropped the replication slot of a removed reader", "slot", name)
+		s.log.Info("dropped the replication slot of a removed reader", "slot", sl.Name)
 	}
 	return nil
 }

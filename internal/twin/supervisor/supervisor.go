@@ -3,9 +3,13 @@
 // the certificates, the master secret and the state directory, and serves the control API.
 // One supervisor runs per state directory (a lock file enforces it).
 //
-// The pieces for later work have their place here: failover and switchover (the writer's death
-// is seen through instance.Done; SyncState says which reader may be promoted), secret rotation
-// (secretstore stages), backups and alarms (the monitor loop).
+// Files by responsibility: supervisor.go the lifecycle (run, start, stop); instances.go the
+// servers' start and standby setup; creation.go the master user and bootstrap; detection.go the
+// writer's health watch; failover.go failover and switchover; rejoin.go an old writer's return
+// as a reader; monitor.go replication and restarts; rotation.go secret rotation; backup.go and
+// monitoring.go backups, snapshots, metrics and alarms; status.go the status and outputs;
+// layout.go state.json and the event log. The PostgreSQL work itself (promote, rewind, fence,
+// replication) is the instance package's: this package decides when and in which order.
 package supervisor
 
 import (
@@ -13,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,11 +26,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/scram"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
-	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/certs"
@@ -36,7 +38,6 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
-	"github.com/jackc/pgx/v5"
 )
 
 // Options configure a supervisor.
@@ -204,7 +205,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	}
 	s.lock = lock
 	s.unclean = s.findUncleanStop() // before this supervisor's own pid file replaces the old one
-	if err := os.WriteFile(s.layout.PIDFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(s.layout.PIDFile(), []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)
 	}
@@ -243,7 +244,8 @@ func (s *Supervisor) saveState() error {
 	s.mu.Lock()
 	st := s.state
 	s.mu.Unlock()
-	return writeJSONFile(s.layout.StateFile(), st, 0o644)
+	// Atomic and durable: after a crash state.json names the old writer or the new, never none.
+	return atomicfile.WriteJSON(s.layout.StateFile(), st, atomicfile.Mode(0o644))
 }
 
 // start does everything up to serving: checks, files, servers, bootstrap, endpoints.
@@ -285,7 +287,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 	st.MissingLibraries = s.plan.MissingLibraries
 	s.state = st
-	if err := writeJSONFile(s.layout.ConfigFile(), cfg, 0o644); err != nil {
+	if err := atomicfile.WriteJSON(s.layout.ConfigFile(), cfg, atomicfile.Mode(0o644)); err != nil {
 		return err
 	}
 
@@ -356,7 +358,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 		return err
 	}
 	s.writerEP.SetBackends([]string{addr(w.Port)})
-	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (failover.go)
+	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (rejoin.go)
 		return err
 	}
 	for _, r := range s.state.Instances {
@@ -374,370 +376,6 @@ func (s *Supervisor) start(ctx context.Context) error {
 		}
 	}
 	s.pruneLogs()
-	return nil
-}
-
-func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-// assignPorts gives each instance an internal loopback port: the remembered one while it is free,
-// else a new free one.
-func (s *Supervisor) assignPorts() error {
-	taken := map[int]bool{s.cfg.Database.Port: true, s.cfg.ReaderPort(): true}
-	for i := range s.state.Instances {
-		in := &s.state.Instances[i]
-		if in.Port != 0 && !taken[in.Port] && (portFree(in.Port) || instance.StalePID(filepath.Join(s.layout.InstanceDir(in.Name), "data")) != 0) {
-			taken[in.Port] = true
-			continue
-		}
-		for range 20 {
-			p, err := freePort()
-			if err != nil {
-				return err
-			}
-			if !taken[p] {
-				in.Port = p
-				taken[p] = true
-				break
-			}
-		}
-	}
-	return nil
-}
-
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp", addr(p))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (s *Supervisor) writerState() InstanceState {
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleWriter {
-			return in
-		}
-	}
-	return s.state.Instances[0]
-}
-
-func (s *Supervisor) newInstance(in InstanceState) *instance.Instance {
-	return &instance.Instance{Name: in.Name, Dir: s.layout.InstanceDir(in.Name), Port: in.Port, Bin: s.bin, Acct: s.acct, Log: s.log}
-}
-
-// writeConfig renders the configuration files into the data directory and installs the TLS files.
-func (s *Supervisor) writeConfig(i *instance.Instance, primary *postgres.Primary, cert, key []byte) error {
-	if err := i.WriteTLS(cert, key); err != nil {
-		return err
-	}
-	conf := postgres.Conf(s.plan, postgres.Server{Name: i.Name, Port: i.Port, SocketDir: i.SocketDir(),
-		CertFile: i.CertFile(), KeyFile: i.KeyFile(), Primary: primary, Extra: s.opts.ExtraSettings})
-	users := []string{s.acct.Name}
-	if cur := currentUser(); cur != "" {
-		users = append(users, cur)
-	}
-	for name, data := range map[string]string{"postgresql.conf": conf, "pg_hba.conf": postgres.HBA(s.plan.ForceSSL), "pg_ident.conf": postgres.Ident(users)} {
-		if err := i.WriteFile(name, []byte(data)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Supervisor) checkMajor(i *instance.Instance) error {
-	m, err := i.DataMajor()
-	if err != nil {
-		return fmt.Errorf("instance %s: %w", i.Name, err)
-	}
-	if m != s.bin.Major {
-		return fmt.Errorf("instance %s: its data directory %s was created by PostgreSQL %d, but the server found is PostgreSQL %s: install PostgreSQL %d, or start afresh with `apgstack down --delete`",
-			i.Name, i.DataDir(), m, s.bin.Version, m)
-	}
-	return nil
-}
-
-func (s *Supervisor) startWriter(ctx context.Context, in InstanceState, cert, key []byte) (*instance.Instance, error) {
-	w := s.newInstance(in)
-	if err := w.Prepare(); err != nil {
-		return nil, err
-	}
-	if !w.Initialized() {
-		s.progress("creating the writer %s (initdb, data checksums, SCRAM)", w.Name)
-		if err := w.InitDB(ctx); err != nil {
-			return nil, err
-		}
-	} else if err := s.checkMajor(w); err != nil {
-		return nil, err
-	}
-	if err := s.writeConfig(w, nil, cert, key); err != nil {
-		return nil, err
-	}
-	s.progress("starting the writer %s (PostgreSQL %s on 127.0.0.1:%d)", w.Name, s.bin.Version, w.Port)
-	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
-	defer cancel()
-	s.mu.Lock()
-	s.instances[w.Name] = w
-	s.mu.Unlock()
-	if err := w.Start(sctx); err != nil {
-		return nil, err
-	}
-	return w, nil
-}
-
-func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *instance.Instance, cert, key []byte) error {
-	r := s.newInstance(in)
-	if err := r.Prepare(); err != nil {
-		return err
-	}
-	if !r.Initialized() {
-		s.progress("creating the reader %s (base backup of %s, replication slot %s)", r.Name, w.Name, r.Name)
-		if err := ensureSlot(ctx, w, r.Name); err != nil {
-			return err
-		}
-		if err := r.BaseBackup(ctx, w, r.Name); err != nil {
-			return err
-		}
-	} else if err := s.checkMajor(r); err != nil {
-		return err
-	}
-	if err := ensureSlot(ctx, w, r.Name); err != nil {
-		return err
-	}
-	if err := s.writeConfig(r, &postgres.Primary{SocketDir: w.SocketDir(), Port: w.Port, Slot: r.Name}, cert, key); err != nil {
-		return err
-	}
-	if err := r.WriteFile("standby.signal", nil); err != nil {
-		return err
-	}
-	s.progress("starting the reader %s (hot standby on 127.0.0.1:%d)", r.Name, r.Port)
-	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
-	defer cancel()
-	s.mu.Lock()
-	s.instances[r.Name] = r
-	s.mu.Unlock()
-	if err := r.Start(sctx); err != nil {
-		return err
-	}
-	if err := waitStreaming(sctx, w, r.Name); err != nil {
-		return err
-	}
-	return nil
-}
-
-func ensureSlot(ctx context.Context, w *instance.Instance, slot string) error {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true)
-		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, slot)
-	if err != nil {
-		return fmt.Errorf("replication slot %s: %w", slot, err)
-	}
-	return nil
-}
-
-// replication is one row of the writer's pg_stat_replication.
-type replication struct {
-	State, SyncState string
-	ReplayLSN        string
-	Flush            int64 // flush_lsn as a byte position
-	LagBytes         int64 // current WAL position less replay_lsn
-	ReplayLag        *float64
-}
-
-// queryReplication returns the writer's replication rows by application name and the writer's
-// current WAL position as a byte position.
-func queryReplication(ctx context.Context, w *instance.Instance) (map[string]replication, int64, error) {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return nil, 0, err
-	}
-	defer conn.Close(ctx)
-	var current int64
-	if err := conn.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").Scan(&current); err != nil {
-		return nil, 0, fmt.Errorf("writer WAL position: %w", err)
-	}
-	rows, err := conn.Query(ctx, `SELECT application_name, state, sync_state, coalesce(replay_lsn::text, ''),
-		coalesce(pg_wal_lsn_diff(flush_lsn, '0/0'), 0)::bigint,
-		coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
-		extract(epoch FROM replay_lag)::float8
-		FROM pg_stat_replication`)
-	if err != nil {
-		return nil, 0, fmt.Errorf("pg_stat_replication: %w", err)
-	}
-	out := map[string]replication{}
-	for rows.Next() {
-		var name string
-		var r replication
-		if err := rows.Scan(&name, &r.State, &r.SyncState, &r.ReplayLSN, &r.Flush, &r.LagBytes, &r.ReplayLag); err != nil {
-			return nil, 0, err
-		}
-		out[name] = r
-	}
-	return out, current, rows.Err()
-}
-
-func waitStreaming(ctx context.Context, w *instance.Instance, name string) error {
-	for {
-		reps, _, err := queryReplication(ctx, w)
-		if err == nil && reps[name].State == "streaming" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reader %s does not stream from the writer: %w (last: %v %+v)", name, ctx.Err(), err, reps[name])
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// masterSecret returns the master secret, generating it on first creation.
-func (s *Supervisor) masterSecret() (secretstore.DatabaseSecret, error) {
-	name := s.SecretName()
-	if !s.store.Exists(name) {
-		pw, err := secretstore.GeneratePassword()
-		if err != nil {
-			return secretstore.DatabaseSecret{}, err
-		}
-		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg.Database.Port,
-			Username: s.cfg.Database.Username, Password: pw, DBName: s.cfg.Database.Name}
-		if err := s.store.CreateDatabase(name, d); err != nil {
-			return secretstore.DatabaseSecret{}, err
-		}
-		s.progress("master secret %s created in %s", name, s.store.Path(name))
-	}
-	return s.store.GetDatabase(name, secretstore.Current)
-}
-
-// SecretName is the master secret's name.
-func (s *Supervisor) SecretName() string {
-	return bestpractice.SecretName(s.cfg.Environment.Stage, s.cfg.Database.StackName)
-}
-
-// roleSecret returns the password of an application role, kept as its own secret beside the
-// master's, generating it on first use.
-func (s *Supervisor) roleSecret(role string) (string, error) {
-	name := s.SecretName() + "/" + role
-	if !s.store.Exists(name) {
-		pw, err := secretstore.GeneratePassword()
-		if err != nil {
-			return "", err
-		}
-		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg.Database.Port,
-			Username: role, Password: pw, DBName: s.cfg.Database.Name}
-		if err := s.store.CreateDatabase(name, d); err != nil {
-			return "", err
-		}
-	}
-	d, err := s.store.GetDatabase(name, secretstore.Current)
-	return d.Password, err
-}
-
-// firstCreation creates the master user and the database, then runs the bootstrap, once.
-func (s *Supervisor) firstCreation(ctx context.Context, w *instance.Instance, master secretstore.DatabaseSecret) error {
-	if !s.state.MasterCreated {
-		s.progress("creating the master user %s and the database %s", master.Username, master.DBName)
-		if err := createMaster(ctx, w, master); err != nil {
-			return err
-		}
-		s.state.MasterCreated = true
-		if err := s.saveState(); err != nil {
-			return err
-		}
-	}
-	if s.state.Bootstrapped {
-		return nil
-	}
-	s.progress("bootstrap: extensions, schema %s and its roles", s.cfg.Database.SchemaName())
-	conn, err := w.Connect(ctx, master.DBName)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	opts := bootstrap.DefaultOptions(s.cfg.Database)
-	for _, r := range []*bootstrap.Role{&opts.Owner, &opts.ReadWrite, &opts.ReadOnly} {
-		if r.Password, err = s.roleSecret(r.Name); err != nil {
-			return err
-		}
-	}
-	// Only what is not installed here may be missing; everything else must be created.
-	var available []string
-	rows, err := conn.Query(ctx, "SELECT name FROM pg_available_extensions")
-	if err != nil {
-		return fmt.Errorf("bootstrap: available extensions: %w", err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return err
-		}
-		available = append(available, n)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, e := range opts.Extensions {
-		if !slices.Contains(available, e) {
-			opts.Optional = append(opts.Optional, e)
-		}
-	}
-	rep, err := bootstrap.Run(ctx, conn, opts)
-	if err != nil {
-		return err
-	}
-	for _, m := range rep.MissingOptional {
-		s.progress("warning: extension %s is not installed on this machine; the bootstrap left it out", m)
-	}
-	s.log.Info("bootstrap done", "created", rep.Created, "changed", rep.Changed)
-	s.state.Bootstrapped = true
-	return s.saveState()
-}
-
-// createMaster creates the master user (a superuser here: the local stand-in for rds_superuser)
-// and the database. The password goes over the wire only as a SCRAM verifier, so the statement
-// logs (log_statement=ddl, pgaudit) never see it.
-func createMaster(ctx context.Context, w *instance.Instance, m secretstore.DatabaseSecret) error {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	verifier, err := scram.Verifier(m.Password)
-	if err != nil {
-		return err
-	}
-	user := pgx.Identifier{m.Username}.Sanitize()
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", m.Username).Scan(&exists); err != nil {
-		return fmt.Errorf("master user: %w", err)
-	}
-	stmt := "CREATE ROLE " + user + " LOGIN SUPERUSER PASSWORD " + postgres.Quote(verifier)
-	if exists {
-		stmt = "ALTER ROLE " + user + " LOGIN SUPERUSER PASSWORD " + postgres.Quote(verifier)
-	}
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("create master user %s: %w", m.Username, err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", m.DBName).Scan(&exists); err != nil {
-		return fmt.Errorf("database %s: %w", m.DBName, err)
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{m.DBName}.Sanitize()+" OWNER "+user); err != nil {
-			return fmt.Errorf("create database %s: %w", m.DBName, err)
-		}
-	}
 	return nil
 }
 
@@ -777,27 +415,6 @@ func (s *Supervisor) stopAll() {
 
 // testHookReady lets tests reach the running supervisor.
 var testHookReady func(*Supervisor)
-
-// restartInstance starts a server that stopped, with its data (a reader resumes streaming from
-// its slot), and records the recovery.
-func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
-	s.mu.Lock()
-	i := s.instances[name]
-	s.mu.Unlock()
-	if i == nil {
-		return fmt.Errorf("no instance %s", name)
-	}
-	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
-	defer cancel()
-	if err := i.Start(sctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	delete(s.failed, name)
-	s.mu.Unlock()
-	s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery", Message: "instance " + name + " restarted"})
-	return nil
-}
 
 // Shutdown implements api.Backend.
 func (s *Supervisor) Shutdown(context.Context) error {

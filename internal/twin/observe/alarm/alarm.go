@@ -13,7 +13,9 @@ package alarm
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -128,11 +130,7 @@ func New(cluster string, defs []bestpractice.Alarm, now time.Time, opts ...Optio
 	}
 	for name := range e.thresholds {
 		if !known[name] {
-			var names []string
-			for n := range known {
-				names = append(names, n)
-			}
-			sort.Strings(names)
+			names := slices.Sorted(maps.Keys(known))
 			return nil, fmt.Errorf("alarm threshold override %q: no such alarm (known: %s)", name, strings.Join(names, ", "))
 		}
 	}

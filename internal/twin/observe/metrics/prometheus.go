@@ -3,10 +3,11 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -44,11 +45,7 @@ func WriteText(w io.Writer, families []Family) error {
 		for _, r := range f.Rows {
 			b.WriteString(f.Name)
 			if len(r.Labels) > 0 {
-				keys := make([]string, 0, len(r.Labels))
-				for k := range r.Labels {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
+				keys := slices.Sorted(maps.Keys(r.Labels))
 				b.WriteByte('{')
 				for i, k := range keys {
 					if i > 0 {
