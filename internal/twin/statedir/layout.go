@@ -39,21 +39,21 @@ type Layout struct{ Root string }
 func (l Layout) path(p ...string) string { return filepath.Join(append([]string{l.Root}, p...)...) }
 
 // CABundle is the CA certificate clients pass as sslrootcert.
-func (l Layout) CABundle() string     { return l.path(caBundle) }
-func (l Layout) TLSDir() string       { return l.path(tlsDir) }
-func (l Layout) SecretsDir() string   { return l.path(secretsDir) }
-func (l Layout) RunDir() string       { return l.path(runDir) }
-func (l Layout) Socket() string       { return l.path(runDir, "api.sock") }
-func (l Layout) PIDFile() string      { return l.path(runDir, "supervisor.pid") }
-func (l Layout) LockFile() string     { return l.path(runDir, "supervisor.lock") }
+func (l Layout) CABundle() string   { return l.path(caBundle) }
+func (l Layout) TLSDir() string     { return l.path(tlsDir) }
+func (l Layout) SecretsDir() string { return l.path(secretsDir) }
+func (l Layout) RunDir() string     { return l.path(runDir) }
+func (l Layout) Socket() string     { return l.path(runDir, "api.sock") }
+func (l Layout) PIDFile() string    { return l.path(runDir, "supervisor.pid") }
+func (l Layout) LockFile() string   { return l.path(runDir, "supervisor.lock") }
 
 // KeeperPIDFile is the pid of the keeper that restarts a supervisor that died.
 func (l Layout) KeeperPIDFile() string { return l.path(runDir, "keeper.pid") }
-func (l Layout) LogFile() string      { return l.path(logFile) }
-func (l Layout) StateFile() string    { return l.path(stateFile) }
-func (l Layout) ConfigFile() string   { return l.path(configFile) }
-func (l Layout) EventsFile() string   { return l.path(eventsFile) }
-func (l Layout) InstancesDir() string { return l.path(instancesDir) }
+func (l Layout) LogFile() string       { return l.path(logFile) }
+func (l Layout) StateFile() string     { return l.path(stateFile) }
+func (l Layout) ConfigFile() string    { return l.path(configFile) }
+func (l Layout) EventsFile() string    { return l.path(eventsFile) }
+func (l Layout) InstancesDir() string  { return l.path(instancesDir) }
 
 // InstanceDir is one server's directory (data/, socket, TLS files, startup log).
 func (l Layout) InstanceDir(name string) string { return l.path(instancesDir, name) }
