@@ -678,20 +678,20 @@ func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {
 		t.Fatal("first upload missing")
 	}
 	st, err := h.d.bootstrapZip(context.Background(), list[2], UpOptions{Bootstrap: packager})
-	if err != nil || len(h.f.CallsOf("PutObject")) != 1 || param(st, ParamBootstrapKey) != zipKey {
-		t.Errorf("second: err %v, puts %d, key %q", err, len(h.f.CallsOf("PutObject")), param(st, ParamBootstrapKey))
+	if err != nil || len(h.f.CallsOf("PutObject")) != 1 || param(st, stacks.ParamBootstrapKey) != zipKey {
+		t.Errorf("second: err %v, puts %d, key %q", err, len(h.f.CallsOf("PutObject")), param(st, stacks.ParamBootstrapKey))
 	}
 	// A key set in the configuration: looked for first; built and uploaded when missing and it
 	// is this checkout's; refused when it names another build.
 	h.f.AddBucket("b2")
-	keyed := withParam(withParam(list[2], ParamBootstrapBucket, "b2"), ParamBootstrapKey, zipKey)
+	keyed := withParam(withParam(list[2], stacks.ParamBootstrapBucket, "b2"), stacks.ParamBootstrapKey, zipKey)
 	if _, err := h.d.bootstrapZip(context.Background(), keyed, UpOptions{Bootstrap: packager}); err != nil {
 		t.Fatal(err)
 	}
 	if b, ok := h.f.Object("b2", zipKey); !ok || !bytes.Equal(b, zipBytes) {
 		t.Error("the configured key was not uploaded")
 	}
-	other := withParam(keyed, ParamBootstrapKey, "bootstrap/other.zip")
+	other := withParam(keyed, stacks.ParamBootstrapKey, "bootstrap/other.zip")
 	if _, err := h.d.bootstrapZip(context.Background(), other, UpOptions{Bootstrap: packager}); err == nil || !strings.Contains(err.Error(), "this checkout builds "+zipKey) {
 		t.Errorf("err = %v", err)
 	}
@@ -703,13 +703,13 @@ func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {
 		t.Errorf("err %v, uploaded again", err)
 	}
 	// Restoring from a snapshot: no bootstrap, nothing uploaded.
-	snap := withParam(list[2], ParamSnapshot, "snap-1")
-	snap = withParam(snap, ParamBootstrapBucket, "other-bucket")
+	snap := withParam(list[2], stacks.ParamSnapshot, "snap-1")
+	snap = withParam(snap, stacks.ParamBootstrapBucket, "other-bucket")
 	if _, err := h.d.bootstrapZip(context.Background(), snap, UpOptions{Bootstrap: packager}); err != nil {
 		t.Fatal(err)
 	}
 	// A bucket that does not exist is named.
-	nob := withParam(list[2], ParamBootstrapBucket, "no-such-bucket")
+	nob := withParam(list[2], stacks.ParamBootstrapBucket, "no-such-bucket")
 	if _, err := h.d.bootstrapZip(context.Background(), nob, UpOptions{Bootstrap: packager}); err == nil || !strings.Contains(err.Error(), "no-such-bucket does not exist") {
 		t.Errorf("err = %v", err)
 	}

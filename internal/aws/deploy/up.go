@@ -23,13 +23,6 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// Parameter names through which the database stack locates the bootstrap Lambda's zip.
-const (
-	ParamBootstrapBucket = "LambdaBootStrapS3Bucket"
-	ParamBootstrapKey    = "LambdaBootStrapS3Key"
-	ParamSnapshot        = "DBSnapshotName"
-)
-
 // MaxTemplateBody is CloudFormation's limit for a template passed inline; larger ones go
 // through S3.
 const MaxTemplateBody = 51200
@@ -147,11 +140,11 @@ func withParam(st *stacks.Stack, key, value string) *stacks.Stack {
 // uploaded only when HeadObject does not find the key; a key of the package's own naming is
 // filled in when the configuration leaves it empty.
 func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptions) (*stacks.Stack, error) {
-	bucket := param(st, ParamBootstrapBucket)
-	if bucket == "" || param(st, ParamSnapshot) != "" {
+	bucket := param(st, stacks.ParamBootstrapBucket)
+	if bucket == "" || param(st, stacks.ParamSnapshot) != "" {
 		return st, nil
 	}
-	key := param(st, ParamBootstrapKey)
+	key := param(st, stacks.ParamBootstrapKey)
 	if key != "" {
 		exists, err := d.objectExists(ctx, bucket, key)
 		if err != nil {
@@ -164,7 +157,7 @@ func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptio
 	}
 	if o.Bootstrap == nil {
 		if key == "" {
-			return st, fmt.Errorf("database stack: %s is %q but %s is empty: run `apgstack package` and set database.bootstrapS3Key to the key it prints", ParamBootstrapBucket, bucket, ParamBootstrapKey)
+			return st, fmt.Errorf("database stack: %s is %q but %s is empty: run `apgstack package` and set database.bootstrapS3Key to the key it prints", stacks.ParamBootstrapBucket, bucket, stacks.ParamBootstrapKey)
 		}
 		return st, fmt.Errorf("bootstrap Lambda zip s3://%s/%s does not exist: upload it, or run apgstack up from a checkout of apgstack so that it builds and uploads it", bucket, key)
 	}
@@ -174,7 +167,7 @@ func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptio
 	}
 	switch {
 	case key == "":
-		st = withParam(st, ParamBootstrapKey, pkgKey)
+		st = withParam(st, stacks.ParamBootstrapKey, pkgKey)
 		exists, err := d.objectExists(ctx, bucket, pkgKey)
 		if err != nil {
 			return st, err
@@ -374,7 +367,9 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 }
 
 // templateBucket is where a template too large to pass inline goes: the bootstrap bucket.
-func (d *Deployer) templateBucket(st *stacks.Stack) string { return param(st, ParamBootstrapBucket) }
+func (d *Deployer) templateBucket(st *stacks.Stack) string {
+	return param(st, stacks.ParamBootstrapBucket)
+}
 
 // recreate deletes a stack left in ROLLBACK_COMPLETE (a failed first create, holding nothing)
 // after confirmation, so that it can be created again.

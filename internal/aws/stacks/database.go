@@ -11,8 +11,6 @@ import (
 	"github.com/apgstack/apgstack/internal/bootstrap"
 )
 
-func init() { register(Database, buildDatabase) }
-
 // Logical ids. The sample's names are kept where the sample had the resource, so that a stack
 // created from the sample sees updates, not replacements, of what carries over.
 const (
@@ -25,7 +23,7 @@ const (
 	dbSecurityGroup   = "ClusterSecurityGroup"
 	dbClusterParams   = "RDSDBClusterParameterGroup"
 	dbInstanceParams  = "DBParamGroup"
-	dbMasterSecret    = "AuroraMasterSecret"
+	dbMasterSecret    = MasterSecretID
 	dbCluster         = "AuroraDBCluster"
 	dbWriter          = "AuroraDBFirstInstance"
 	dbReader          = "AuroraDBSecondInstance"
@@ -65,9 +63,9 @@ type appSecret struct {
 func appSecrets() []appSecret {
 	owner, rw, ro := bootstrap.RoleNames("${DBSchema}")
 	return []appSecret{
-		{"AppOwnerSecret", "OwnerSecretArn", owner},
-		{"AppReadWriteSecret", "ReadWriteSecretArn", rw},
-		{"AppReadOnlySecret", "ReadOnlySecretArn", ro},
+		{OwnerSecretID, "OwnerSecretArn", owner},
+		{ReadWriteSecretID, "ReadWriteSecretArn", rw},
+		{ReadOnlySecretID, "ReadOnlySecretArn", ro},
 	}
 }
 
@@ -81,9 +79,9 @@ func buildDatabase(cfg apgstack.Config) (*Stack, error) {
 		{"DBUsername", d.Username},
 		{"DBEngineVersion", d.EngineVersion},
 		{"DBInstanceClass", d.InstanceClass},
-		{"DBSnapshotName", d.SnapshotName},
-		{"LambdaBootStrapS3Bucket", d.BootstrapS3Bucket},
-		{"LambdaBootStrapS3Key", d.BootstrapS3Key},
+		{ParamSnapshot, d.SnapshotName},
+		{ParamBootstrapBucket, d.BootstrapS3Bucket},
+		{ParamBootstrapKey, d.BootstrapS3Key},
 		{"DBSchema", d.SchemaName()},
 		{"EngineLifecycleSupport", d.EngineLifecycleSupport},
 		{"PgauditLog", d.PgauditLog},
@@ -238,7 +236,7 @@ func addDatabaseConditions(t *cft.Template) {
 	t.AddCondition(condNoSnapshot, cft.Not(cft.Cond(condSnapshot)))
 	// IsProd is kept from the sample for templates that extend this one; the per-stage settings
 	// come from the StageSettings mapping, so no resource needs it.
-	t.AddCondition(condProd, cft.Equals(cft.Ref("EnvironmentStage"), "prod"))
+	t.AddCondition(condProd, cft.Equals(cft.Ref("EnvironmentStage"), apgstack.StageProd))
 	t.AddCondition(condReplica, cft.Equals(stage(stageReader), "true"))
 	t.AddCondition(condMonitoring, cft.Not(cft.Equals(stage(stageMonitoring), 0)))
 	t.AddCondition(condBootstrap, cft.And(
@@ -260,19 +258,19 @@ func importLambdaSG() any {
 }
 
 func addDatabaseOutputs(t *cft.Template) {
-	t.AddOutput(&cft.Output{Name: "ClusterEndpoint", Description: "Aurora Cluster/Writer Endpoint", Value: cft.GetAtt(dbCluster, "Endpoint.Address")})
-	t.AddOutput(&cft.Output{Name: "ReaderEndpoint", Description: "Aurora Reader Endpoint", Value: cft.GetAtt(dbCluster, "ReadEndpoint.Address")})
-	t.AddOutput(&cft.Output{Name: "Port", Description: "Aurora Endpoint Port", Value: cft.GetAtt(dbCluster, "Endpoint.Port")})
-	t.AddOutput(&cft.Output{Name: "DBUsername", Description: "Database master username", Value: cft.Ref("DBUsername")})
-	t.AddOutput(&cft.Output{Name: "DBName", Description: "Database Name", Value: cft.Ref("DBName")})
-	t.AddOutput(&cft.Output{Name: "PSQLCommandLine", Description: "PSQL Command Line", Value: cft.Join("",
+	t.AddOutput(&cft.Output{Name: OutputClusterEndpoint, Description: "Aurora Cluster/Writer Endpoint", Value: cft.GetAtt(dbCluster, "Endpoint.Address")})
+	t.AddOutput(&cft.Output{Name: OutputReaderEndpoint, Description: "Aurora Reader Endpoint", Value: cft.GetAtt(dbCluster, "ReadEndpoint.Address")})
+	t.AddOutput(&cft.Output{Name: OutputPort, Description: "Aurora Endpoint Port", Value: cft.GetAtt(dbCluster, "Endpoint.Port")})
+	t.AddOutput(&cft.Output{Name: OutputDBUsername, Description: "Database master username", Value: cft.Ref("DBUsername")})
+	t.AddOutput(&cft.Output{Name: OutputDBName, Description: "Database Name", Value: cft.Ref("DBName")})
+	t.AddOutput(&cft.Output{Name: OutputPSQLCommandLine, Description: "PSQL Command Line", Value: cft.Join("",
 		"psql --host=", cft.GetAtt(dbCluster, "Endpoint.Address"),
 		" --port=", cft.GetAtt(dbCluster, "Endpoint.Port"),
 		" --username=", cft.Ref("DBUsername"),
 		" --dbname=", cft.Ref("DBName"))})
 	// A cluster restored from a snapshot keeps the snapshot's master credentials: no secret then.
-	t.AddOutput(&cft.Output{Name: "SecretArn", Description: "ARN of the master user secret (Secrets Manager)",
+	t.AddOutput(&cft.Output{Name: OutputSecretArn, Description: "ARN of the master user secret (Secrets Manager)",
 		Condition: condNoSnapshot, Value: cft.Ref(dbMasterSecret)})
-	t.AddOutput(&cft.Output{Name: "KmsKeyArn", Description: "ARN of the customer-managed KMS key (storage, Performance Insights, secrets, logs, topic); retained when the stack is deleted",
+	t.AddOutput(&cft.Output{Name: OutputKmsKeyArn, Description: "ARN of the customer-managed KMS key (storage, Performance Insights, secrets, logs, topic); retained when the stack is deleted",
 		Value: cft.GetAtt(dbKey, "Arn")})
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/apgstack/apgstack/cft"
 )
 
-func init() { register(Network, buildNetwork) }
-
 // The network stack is the sample's VPC-3AZs brought up to date: the same parameter, blocks,
 // names and exports, with real network ACLs, VPC flow logs, and a Secrets Manager endpoint with
 // its own security group.

@@ -47,14 +47,23 @@ type Param struct {
 // Builder builds one stack from the configuration.
 type Builder func(cfg apgstack.Config) (*Stack, error)
 
-var builders = map[string]Builder{}
-
-// register adds a builder; each stack's file registers its own.
-func register(kind string, b Builder) { builders[kind] = b }
+// builder is the builder of a kind: an explicit list, so that what exists never depends on
+// which files' init functions ran.
+func builder(kind string) (Builder, bool) {
+	switch kind {
+	case Network:
+		return buildNetwork, true
+	case Bastion:
+		return buildBastion, true
+	case Database:
+		return buildDatabase, true
+	}
+	return nil, false
+}
 
 // Build builds one stack by kind.
 func Build(cfg apgstack.Config, kind string) (*Stack, error) {
-	b, ok := builders[kind]
+	b, ok := builder(kind)
 	if !ok {
 		return nil, fmt.Errorf("stack %q is not available (known: %v)", kind, Available())
 	}
@@ -88,7 +97,7 @@ func All(cfg apgstack.Config) ([]*Stack, error) {
 func Available() []string {
 	var out []string
 	for _, k := range Order {
-		if _, ok := builders[k]; ok {
+		if _, ok := builder(k); ok {
 			out = append(out, k)
 		}
 	}
@@ -135,10 +144,7 @@ func logRetentionParam(name string, def int) *cft.Parameter {
 // addTagParameters adds the mandatory tag parameters (EnvironmentStage first) with the sample's
 // constraints, and returns their names in order.
 func addTagParameters(t *cft.Template) []string {
-	stages := make([]any, len(apgstack.Stages))
-	for i, s := range apgstack.Stages {
-		stages[i] = s
-	}
+	stages := anyList(bestpractice.StageNames)
 	conf := make([]any, len(apgstack.ConfidentialityValues))
 	for i, s := range apgstack.ConfidentialityValues {
 		conf[i] = s
