@@ -12,7 +12,6 @@ package cft
 
 import (
 	"fmt"
-	"sort"
 )
 
 // FormatVersion is the only AWSTemplateFormatVersion there is.
@@ -253,13 +252,4 @@ func (t *Template) Check() error {
 		outs[o.Name] = true
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

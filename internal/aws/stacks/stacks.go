@@ -1,6 +1,7 @@
 // Package stacks builds the three CloudFormation templates — network, bastion, database — from
 // the configuration and the best-practice data, with the parameter values that the
-// configuration gives them.
+// configuration gives them. It exports the names that other packages look up in those stacks
+// (outputs, parameters, secret logical ids: names.go), so each is written once.
 package stacks
 
 import (
