@@ -284,7 +284,9 @@ func (h *Handler) bootstrap(ctx context.Context, log *slog.Logger, p Properties)
 		return bootstrap.Report{}, errors.New("no secret reader configured")
 	}
 	owner, rw, ro := bootstrap.RoleNames(p.Schema)
-	opts := bootstrap.Options{Schema: p.Schema}
+	// The secrets rotate with AWS's multi-user function: the bootstrap prepares the clones it
+	// alternates with, so the privilege model holds from the first rotation on.
+	opts := bootstrap.Options{Schema: p.Schema, Clones: true}
 	for _, r := range []struct {
 		arn  string
 		name string
@@ -298,12 +300,10 @@ func (h *Handler) bootstrap(ctx context.Context, log *slog.Logger, p Properties)
 		if err != nil {
 			return bootstrap.Report{}, err
 		}
-		// The secret's username wins: it is what the application logs in with.
-		name := r.name
-		if c.Username != "" {
-			name = c.Username
-		}
-		*r.dst = bootstrap.Role{Name: name, Password: c.Password}
+		// The roles are always the schema's; the secret names the identity its password is for
+		// (the role, or its clone once a rotation ran). bootstrap.Options.Validate refuses any
+		// other name.
+		*r.dst = bootstrap.Role{Name: r.name, Login: c.Username, Password: c.Password}
 	}
 	conn, err := h.connect(ctx, log, p)
 	if err != nil {

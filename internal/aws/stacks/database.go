@@ -171,10 +171,10 @@ func addDatabaseParameters(t *cft.Template) {
 		AllowedPattern: apgstack.S3BucketPattern.String(), ConstraintDescription: "empty or an S3 bucket name"})
 	t.AddParameter(&cft.Parameter{Name: "LambdaBootStrapS3Key", Type: "String", Default: "",
 		Description: "Optional. Specify S3 key for e.g. apgstack/bootstrap-lambda-<sum>.zip where the Lambda DB bootstrap zip is stored."})
-	// Role names are <schema>_owner, _rw, _ro: apgstack.MaxSchemaLength keeps them within
-	// PostgreSQL's 63-character identifiers.
+	// Role names are <schema>_owner, _rw, _ro and, for the multi-user rotation, <role>_clone:
+	// apgstack.MaxSchemaLength keeps them within PostgreSQL's 63-character identifiers.
 	t.AddParameter(&cft.Parameter{Name: "DBSchema", Type: "String",
-		Description: "Application schema the bootstrap creates, with its roles <schema>_owner, <schema>_rw and <schema>_ro (apgstack passes DBName in lower case unless configured)",
+		Description: "Application schema the bootstrap creates, with its roles <schema>_owner, <schema>_rw and <schema>_ro and their rotation identities <role>_clone (apgstack passes DBName in lower case unless configured)",
 		MinLength:   cft.Int(1), MaxLength: cft.Int(apgstack.MaxSchemaLength), AllowedPattern: ident,
 		ConstraintDescription: "Must start with a letter. Only numbers, letters, and _ accepted. max length " + strconv.Itoa(apgstack.MaxSchemaLength) + " characters"})
 	t.AddParameter(&cft.Parameter{Name: "EngineLifecycleSupport", Type: "String", Default: apgstack.LifecycleSupports[0],
