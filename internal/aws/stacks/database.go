@@ -35,20 +35,17 @@ const (
 	dbBootstrap       = "DBBootStrapLambdaFnTrigger"
 	dbFamilyMap       = "DBFamilyMap"
 	dbStageMap        = "StageSettings"
-	dbAfterBootstrap  = "AfterBootstrap"
 	dbCustomBootstrap = "Custom::DBBootstrap"
 )
 
-// Conditions: the sample's names, plus the ones the per-stage mapping and the rotation ordering
-// need.
+// Conditions: the sample's names, plus the ones the per-stage mapping needs.
 const (
-	condSnapshot          = "IsUseDBSnapshot"
-	condNoSnapshot        = "IsNotUseDBSnapshot"
-	condProd              = "IsProd"
-	condReplica           = "IsReplica"
-	condBootstrap         = "DoDBBootStrap"
-	condMonitoring        = "HasEnhancedMonitoring"
-	condRotateNoBootstrap = "IsRotationWithoutBootstrap"
+	condSnapshot   = "IsUseDBSnapshot"
+	condNoSnapshot = "IsNotUseDBSnapshot"
+	condProd       = "IsProd"
+	condReplica    = "IsReplica"
+	condBootstrap  = "DoDBBootStrap"
+	condMonitoring = "HasEnhancedMonitoring"
 )
 
 // appSecret is one application role's secret; the bootstrap creates the role with its password.
@@ -244,7 +241,6 @@ func addDatabaseConditions(t *cft.Template) {
 		cft.Not(cft.Equals(cft.Ref("LambdaBootStrapS3Key"), "")),
 		cft.Not(cft.Cond(condSnapshot)),
 	))
-	t.AddCondition(condRotateNoBootstrap, cft.And(cft.Cond(condNoSnapshot), cft.Not(cft.Cond(condBootstrap))))
 }
 
 // importPrivateSubnets is the network stack's private subnets as a list.

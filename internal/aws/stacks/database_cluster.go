@@ -220,6 +220,10 @@ func addBootstrap(t *cft.Template) {
 			"PolicyDocument": iamPolicy(
 				map[string]any{"Sid": "ReadTheDatabaseSecrets", "Effect": "Allow",
 					"Action": "secretsmanager:GetSecretValue", "Resource": secrets},
+				// The rotation wait (database_rotation.go) reads whether the master's rotation
+				// finished.
+				map[string]any{"Sid": "WatchTheMasterRotation", "Effect": "Allow",
+					"Action": "secretsmanager:DescribeSecret", "Resource": cft.Ref(dbMasterSecret)},
 				map[string]any{"Sid": "DecryptThemThroughSecretsManager", "Effect": "Allow",
 					"Action": "kms:Decrypt", "Resource": cft.GetAtt(dbKey, "Arn"),
 					"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": viaService("secretsmanager")}}},

@@ -184,13 +184,6 @@ func policyID(secret string) string {
 	return secret + "ResourcePolicy"
 }
 
-func rotationID(secret string) string {
-	if secret == dbMasterSecret {
-		return "AuroraSecretRotationSchedule"
-	}
-	return secret + "RotationSchedule"
-}
-
 // secretName is <stage>/aurora-pg/<stack>[/suffix]: bestpractice.SecretName, in the template.
 func secretName(suffix ...any) any {
 	parts := append([]any{cft.Ref("EnvironmentStage"), "aurora-pg", cft.Ref(cft.StackName)}, suffix...)
@@ -261,53 +254,5 @@ func addSecrets(t *cft.Template) {
 		}).Condition = condBootstrap
 		attach(t, s.Logical, condBootstrap)
 		denyDelete(t, s.Logical, condBootstrap)
-	}
-}
-
-// hostedRotation is the HostedRotationLambda of a rotation schedule: the function AWS Secrets
-// Manager provides, running in the private subnets with the Lambda security group.
-func hostedRotation(rotationType string, extra map[string]any) map[string]any {
-	h := map[string]any{
-		"RotationType":        rotationType,
-		"VpcSubnetIds":        cft.ImportSub("${ParentVPCStack}-SubnetsPrivate"),
-		"VpcSecurityGroupIds": importLambdaSG(),
-		"KmsKeyArn":           cft.GetAtt(dbKey, "Arn"),
-		"ExcludeCharacters":   bestpractice.PasswordExcludeCharacters,
-	}
-	for k, v := range extra {
-		h[k] = v
-	}
-	return h
-}
-
-// addRotation orders rotation after the bootstrap. A rotation schedule rotates as soon as it is
-// created (RotateImmediatelyOnUpdate), and the bootstrap reads the master password: the schedule
-// must wait for it. DependsOn cannot name a resource whose condition is false, so the master
-// schedule comes twice under complementary conditions: after the bootstrap when there is one,
-// on its own when there is none. The application secrets exist only with the bootstrap, so their
-// schedules simply depend on it, and on the master's first rotation, which their rotation
-// function logs in with.
-func addRotation(t *cft.Template) {
-	schedule := func(name, secret, condition string, hosted map[string]any, dependsOn ...string) {
-		t.AddResource(name, "AWS::SecretsManager::RotationSchedule", map[string]any{
-			"SecretId":                  cft.Ref(secret),
-			"HostedRotationLambda":      hosted,
-			"RotationRules":             map[string]any{"AutomaticallyAfterDays": bestpractice.RotationDays},
-			"RotateImmediatelyOnUpdate": true,
-		}).DependsOn = dependsOn
-		t.Resource(name).Condition = condition
-	}
-	master := rotationID(dbMasterSecret)
-	schedule(master, dbMasterSecret, condRotateNoBootstrap, hostedRotation("PostgreSQLSingleUser", nil),
-		attachmentID(dbMasterSecret), dbWriter)
-	schedule(master+dbAfterBootstrap, dbMasterSecret, condBootstrap, hostedRotation("PostgreSQLSingleUser", nil),
-		attachmentID(dbMasterSecret), dbWriter, dbBootstrap)
-	for _, s := range appSecrets() {
-		schedule(rotationID(s.Logical), s.Logical, condBootstrap,
-			hostedRotation("PostgreSQLMultiUser", map[string]any{
-				"MasterSecretArn":       cft.Ref(dbMasterSecret),
-				"MasterSecretKmsKeyArn": cft.GetAtt(dbKey, "Arn"),
-			}),
-			attachmentID(s.Logical), dbBootstrap, master+dbAfterBootstrap)
 	}
 }

@@ -308,7 +308,7 @@ func TestDatabaseSnapshotRestore(t *testing.T) {
 		"AppOwnerSecret", "AppOwnerSecretAttachment", "AppOwnerSecretResourcePolicy", "AppOwnerSecretRotationSchedule",
 		"AppReadOnlySecret", "AppReadOnlySecretAttachment", "AppReadOnlySecretResourcePolicy", "AppReadOnlySecretRotationSchedule",
 		"AppReadWriteSecret", "AppReadWriteSecretAttachment", "AppReadWriteSecretResourcePolicy", "AppReadWriteSecretRotationSchedule",
-		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotationScheduleAfterBootstrap",
+		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotated", "AuroraSecretRotationGate", "AuroraSecretRotationSchedule",
 		"DBBootStrapLambdaFn", "DBBootStrapLambdaFnTrigger", "DBBootStrapLambdaLogGroup", "DBBootStrapLambdaRole",
 		"SecretAuroraClusterAttachment",
 	}
@@ -353,13 +353,32 @@ func TestDatabaseRotationAfterBootstrap(t *testing.T) {
 	if n := len(schedules(with)); n != 4 {
 		t.Fatalf("with the bootstrap: %d rotation schedules, want 4 (master and three roles)", n)
 	}
+	// One logical id for the master's schedule, whatever the bootstrap switch: it waits for the
+	// bootstrap through the gate, whose reference to the bootstrap is under Fn::If.
+	master := with.Resource(rotationID(dbMasterSecret))
+	if master == nil || !slices.Contains(master.DependsOn, dbRotationGate) || without.Resource(rotationID(dbMasterSecret)) == nil {
+		t.Fatalf("the master's schedule %s must exist with and without the bootstrap and wait for the gate", rotationID(dbMasterSecret))
+	}
+	gateRef := func(e *Effective) any { return e.Resource(dbRotationGate).Metadata["apgstack"].(map[string]any)["AfterBootstrap"] }
+	if got := gateRef(with); !reflect.DeepEqual(got, cft.Ref(dbBootstrap)) {
+		t.Errorf("with the bootstrap the gate refers to %v, want Ref %s", got, dbBootstrap)
+	}
+	if got := gateRef(without); got != "" {
+		t.Errorf("without the bootstrap the gate refers to %v, want nothing", got)
+	}
+	// The application schedules wait for the bootstrap and for the master's rotation to have
+	// finished (the wait resource), which itself comes after the master's schedule.
 	for _, s := range schedules(with) {
-		if !slices.Contains(s.DependsOn, dbBootstrap) {
-			t.Errorf("%s rotates before the bootstrap is done", s.Name)
+		if s.Name == master.Name {
+			continue
+		}
+		if !slices.Contains(s.DependsOn, dbBootstrap) || !slices.Contains(s.DependsOn, dbMasterRotated) {
+			t.Errorf("%s must wait for %s and %s, depends on %v", s.Name, dbBootstrap, dbMasterRotated, s.DependsOn)
 		}
 	}
-	if with.Resource(rotationID(dbMasterSecret)) != nil {
-		t.Error("the master's unordered schedule must not exist alongside the bootstrap")
+	rotated := with.Resource(dbMasterRotated)
+	if rotated == nil || !slices.Contains(rotated.DependsOn, master.Name) || rotated.Properties["RotatedSecretArn"] == nil {
+		t.Errorf("the rotation wait %s must follow %s and name the master secret: %+v", dbMasterRotated, master.Name, rotated)
 	}
 	b := with.Resource(dbBootstrap)
 	for _, d := range []string{dbWriter, attachmentID(dbMasterSecret)} {
@@ -395,6 +414,9 @@ func TestDatabaseRotationAfterBootstrap(t *testing.T) {
 			}
 			if h["ExcludeCharacters"] != bestpractice.PasswordExcludeCharacters {
 				t.Errorf("%s: rotated passwords must exclude %q", s.Name, bestpractice.PasswordExcludeCharacters)
+			}
+			if h["RotationLambdaName"] == nil {
+				t.Errorf("%s: no RotationLambdaName", s.Name)
 			}
 		}
 	}
@@ -895,4 +917,21 @@ func buildStack(t *testing.T, cfg apgstack.Config, kind string) *Stack {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestRotationLambdaNames: the hosted rotation functions are named after the stack's UUID, so the
+// name fits Lambda's 64 characters for any stack name CloudFormation allows (128 characters).
+func TestRotationLambdaNames(t *testing.T) {
+	stackID := "arn:aws:cloudformation:eu-west-1:123456789012:stack/" + strings.Repeat("s", 128) + "/01234567-89ab-cdef-0123-456789abcdef"
+	for _, r := range SecretRoles() {
+		ev, err := cft.New("").Evaluate(map[string]string{cft.StackId: stackID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ev.Resolve(rotationLambdaName(r.Role))
+		name, ok := got.(string)
+		if !ok || len(name) > 64 || !strings.HasPrefix(name, "apg-01234567-89ab-cdef-0123-456789abcdef-") {
+			t.Errorf("%s: RotationLambdaName %v (%d characters), want apg-<uuid>-%s within 64", r.Role, got, len(name), r.Role)
+		}
+	}
 }
