@@ -359,7 +359,9 @@ func TestDatabaseRotationAfterBootstrap(t *testing.T) {
 	if master == nil || !slices.Contains(master.DependsOn, dbRotationGate) || without.Resource(rotationID(dbMasterSecret)) == nil {
 		t.Fatalf("the master's schedule %s must exist with and without the bootstrap and wait for the gate", rotationID(dbMasterSecret))
 	}
-	gateRef := func(e *Effective) any { return e.Resource(dbRotationGate).Metadata["apgstack"].(map[string]any)["AfterBootstrap"] }
+	gateRef := func(e *Effective) any {
+		return e.Resource(dbRotationGate).Metadata["apgstack"].(map[string]any)["AfterBootstrap"]
+	}
 	if got := gateRef(with); !reflect.DeepEqual(got, cft.Ref(dbBootstrap)) {
 		t.Errorf("with the bootstrap the gate refers to %v, want Ref %s", got, dbBootstrap)
 	}
