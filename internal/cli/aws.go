@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,16 +29,26 @@ import (
 	"github.com/apgstack/apgstack/internal/twin"
 )
 
-// The AWS target of up, down and status: the hooks that up.go, down.go and status.go declare.
-func init() {
-	runAWSUp = awsUp
-	runAWSDown = awsDown
-	runAWSStatus = awsStatus
-	runAWSPSQL = awsPSQL
+// AWSKnobs are the AWS target's settings a test changes; the zero value is the real thing.
+type AWSKnobs struct {
+	// Poll and ChangeSetPoll are how often stacks and change sets are polled (5 s and 2 s).
+	Poll, ChangeSetPoll time.Duration
+	// Packager builds the bootstrap Lambda's zip (default: from the module's source).
+	Packager deploy.Packager
+	// SSH is the ssh program of the psql tunnel; SSLMode psql's sslmode (verify-full).
+	SSH, SSLMode string
 }
 
-// awsPoll is how often stacks are polled (tests make it short).
-var awsPoll, awsChangeSetPoll = 5 * time.Second, 2 * time.Second
+func (k AWSKnobs) poll() (stacks, changeSets time.Duration) {
+	return cmp.Or(k.Poll, 5*time.Second), cmp.Or(k.ChangeSetPoll, 2*time.Second)
+}
+
+func (k AWSKnobs) packager() deploy.Packager {
+	if k.Packager != nil {
+		return k.Packager
+	}
+	return deploy.PackagerFunc(buildBootstrapZip)
+}
 
 // addAWSFlags adds the flags of the AWS target to a command: --profile and --region everywhere,
 // --dry-run on up, --disable-deletion-protection on down. The hooks read them when present.
@@ -87,7 +98,7 @@ func awsDeployer(ctx context.Context, cmd *cobra.Command, a *App, cfg apgstack.C
 		return nil, deploy.Identity{}, awsExit(err)
 	}
 	d := deploy.New(awsCfg)
-	d.Poll, d.ChangeSetPoll = awsPoll, awsChangeSetPoll
+	d.Poll, d.ChangeSetPoll = a.AWS.poll()
 	d.View = progress.New(a.Stderr, progress.Options{Live: a.StderrIsTerminal(), Color: a.Color()})
 	d.Out = a.Stderr
 	d.Confirm = a.Confirm
@@ -135,7 +146,7 @@ func stackRefs(cfg apgstack.Config) []deploy.StackRef {
 }
 
 // bootstrapPackager builds the bootstrap Lambda from this checkout when the stack needs it.
-var bootstrapPackager deploy.Packager = deploy.PackagerFunc(func(ctx context.Context) ([]byte, string, error) {
+func buildBootstrapZip(ctx context.Context) ([]byte, string, error) {
 	dir, err := os.MkdirTemp("", "apgstack-lambda-*")
 	if err != nil {
 		return nil, "", err
@@ -147,7 +158,7 @@ var bootstrapPackager deploy.Packager = deploy.PackagerFunc(func(ctx context.Con
 	}
 	b, err := os.ReadFile(res.Path)
 	return b, res.Key, err
-})
+}
 
 func awsUp(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 	asJSON, err := a.JSON()
@@ -178,7 +189,7 @@ func awsUp(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 	if cfg.Database.BootstrapS3Bucket != "" && cfg.Database.SnapshotName == "" {
 		pk = deploy.PackagerFunc(func(ctx context.Context) ([]byte, string, error) {
 			fmt.Fprintln(a.Stderr, "building the bootstrap Lambda for linux/arm64 ...")
-			return bootstrapPackager.Package(ctx)
+			return a.AWS.packager().Package(ctx)
 		})
 	}
 	res, err := d.Up(ctx, list, deploy.UpOptions{DryRun: dry, Bootstrap: pk})
@@ -275,7 +286,6 @@ func awsStatus(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 
 // The ssh program, and the TLS mode psql is given (tests use a stand-in ssh and a server
 // without the RDS certificate).
-var sshProgram, awsPSQLSSLMode = "ssh", "verify-full"
 
 // awsPSQL opens psql on the cluster (or reader) endpoint through an SSH tunnel via the bastion:
 // the cluster lives in private subnets. The password comes from the master secret and reaches
@@ -330,7 +340,7 @@ func awsPSQL(cmd *cobra.Command, a *App, cfg apgstack.Config, reader bool, args 
 	c.Stdin, c.Stdout, c.Stderr = a.Stdin, a.Stdout, a.Stderr
 	c.Env = append(withoutPG(os.Environ()),
 		"PGHOST="+ep.Host, "PGHOSTADDR=127.0.0.1", "PGPORT="+strconv.Itoa(port),
-		"PGDATABASE="+ep.DBName, "PGUSER="+user, "PGSSLMODE="+awsPSQLSSLMode, "PGSSLROOTCERT="+ca,
+		"PGDATABASE="+ep.DBName, "PGUSER="+user, "PGSSLMODE="+cmp.Or(a.AWS.SSLMode, "verify-full"), "PGSSLROOTCERT="+ca,
 		"PGPASSFILE="+pass, "PGAPPNAME=apgstack-psql", "PGCONNECT_TIMEOUT=15")
 	if err := c.Run(); err != nil {
 		var ee *exec.ExitError
@@ -355,7 +365,7 @@ func openTunnel(ctx context.Context, a *App, ep deploy.Endpoint) (int, func(), e
 	argv := append(append([]string{}, words[:len(words)-1]...), "-N",
 		"-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30",
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s:%s", port, ep.Host, ep.Port), words[len(words)-1])
-	c := exec.Command(sshProgram, argv...)
+	c := exec.Command(cmp.Or(a.AWS.SSH, "ssh"), argv...)
 	// ssh's own messages matter when the tunnel fails: keep them for the error.
 	var sshErr lockedBuffer
 	c.Stdout, c.Stderr = io.Discard, &sshErr

@@ -12,12 +12,6 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/deploy"
 )
 
-// The AWS target of failover and rotate-secret: the hooks that failover.go and rotate.go declare.
-func init() {
-	runAWSFailover = awsFailover
-	runAWSRotate = awsRotate
-}
-
 // awsOpsExit maps the operations' own errors, then the deploy errors, to exit codes.
 func awsOpsExit(err error) error {
 	var fe *deploy.FailoverInterruptedError

@@ -78,12 +78,9 @@ func TestFakePSQLThroughTheBastion(t *testing.T) {
 	argsFile := filepath.Join(dir, "ssh-args")
 	t.Setenv("FAKE_SSH_ARGS", argsFile)
 	t.Setenv("FAKE_SSH_TARGET", srv.Host+":"+strconv.Itoa(srv.Port))
-	savedSSH, savedMode := sshProgram, awsPSQLSSLMode
-	sshProgram, awsPSQLSSLMode = bin, "disable" // the test server has no RDS certificate
-	t.Cleanup(func() { sshProgram, awsPSQLSSLMode = savedSSH, savedMode })
-
 	f := awsfake.New(t)
 	awsEnv(t, f)
+	awsTestKnobs.SSH, awsTestKnobs.SSLMode = bin, "disable" // the test server has no RDS certificate
 	if code, _, stderr := runAWS(t, "up", "--yes"); code != ExitOK {
 		t.Fatalf("up: exit %d\n%s", code, stderr)
 	}
@@ -122,9 +119,7 @@ func TestFakePSQLThroughTheBastion(t *testing.T) {
 func TestFakePSQLTunnelFailureIsExplained(t *testing.T) {
 	f := awsfake.New(t) // a FAKE of the AWS APIs
 	awsEnv(t, f)
-	saved := sshProgram
-	sshProgram = "false" // an ssh that fails at once, as with a missing key
-	t.Cleanup(func() { sshProgram = saved })
+	awsTestKnobs.SSH = "false" // an ssh that fails at once, as with a missing key
 	if code, _, stderr := runAWS(t, "up", "--yes"); code != ExitOK {
 		t.Fatalf("up: exit %d\n%s", code, stderr)
 	}

@@ -34,13 +34,15 @@ func awsEnv(t *testing.T, f *awsfake.Fake) {
 	} {
 		t.Setenv(k, v)
 	}
-	savedPoll, savedCS, savedPk := awsPoll, awsChangeSetPoll, bootstrapPackager
-	awsPoll, awsChangeSetPoll = time.Millisecond, time.Millisecond
-	bootstrapPackager = deploy.PackagerFunc(func(context.Context) ([]byte, string, error) {
-		return fakeZip, "apgstack/bootstrap-lambda-0123456789ab.zip", nil
-	})
-	t.Cleanup(func() { awsPoll, awsChangeSetPoll, bootstrapPackager = savedPoll, savedCS, savedPk })
+	awsTestKnobs = AWSKnobs{Poll: time.Millisecond, ChangeSetPoll: time.Millisecond,
+		Packager: deploy.PackagerFunc(func(context.Context) ([]byte, string, error) {
+			return fakeZip, "apgstack/bootstrap-lambda-0123456789ab.zip", nil
+		})}
+	t.Cleanup(func() { awsTestKnobs = AWSKnobs{} })
 }
+
+// awsTestKnobs are the AWS settings runAWS gives the App of the test that set them (awsEnv).
+var awsTestKnobs AWSKnobs
 
 // runAWS runs the command line with the AWS flags on up, down and status.
 func runAWS(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -51,7 +53,7 @@ func runAWS(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func runAWSCtx(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
+	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, AWS: awsTestKnobs}
 	root := NewRootCmd(a)
 	for _, c := range root.Commands() {
 		switch c.Name() {

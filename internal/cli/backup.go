@@ -1,49 +1,15 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
-	"github.com/apgstack/apgstack/internal/twin/backup"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
-
-func init() { register(newBackupCmd) }
-
-// localTwin resolves the configuration and the state directory of a local-twin command; the AWS
-// target is refused with what to use there.
-func localTwin(a *App, cmd *cobra.Command, lf localFlags, what string) (apgstack.Config, string, error) {
-	cfg, err := a.Config(cmd)
-	if err != nil {
-		return cfg, "", err
-	}
-	if cfg.Target.Kind == apgstack.TargetAWS {
-		return cfg, "", Usagef("target aws: %s is the local twin's; on AWS, Aurora backs up continuously and the RDS console or CLI restores and snapshots", what)
-	}
-	dir, err := twin.StateDir(cfg, lf.stateDir)
-	if err != nil {
-		return cfg, "", Exit(ExitUsage, err)
-	}
-	return cfg, dir, nil
-}
-
-// callSupervisor calls the running supervisor of dir, saying what to do when none runs.
-func callSupervisor(ctx context.Context, dir, method, path string, in, out any) error {
-	err := api.NewClient(supervisor.Layout{Root: dir}.Socket()).Call(ctx, method, path, in, out)
-	if errors.Is(err, api.ErrNotRunning) {
-		return fmt.Errorf("the local twin in %s is not running: start it with `apgstack up`: %w", dir, err)
-	}
-	return err
-}
 
 func newBackupCmd(a *App) *cobra.Command {
 	var lf localFlags
@@ -59,27 +25,23 @@ daily, so that "apgstack restore --to-time" reaches any moment of the retention 
 "apgstack backup list" shows the backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.JSON()
-			if err != nil {
-				return err
-			}
-			if typ != backup.Full && typ != backup.Diff && typ != backup.Incr {
+			if typ != api.BackupFull && typ != api.BackupDiff && typ != api.BackupIncr {
 				return Usagef("--type %q: allowed values are full, diff and incr", typ)
 			}
-			_, dir, err := localTwin(a, cmd, lf, "backup")
+			t, err := a.localTwin(cmd, lf, "backup")
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Stderr, "taking a %s backup of the twin in %s\n", typ, dir)
-			var info backup.Info
-			if err := callSupervisor(cmd.Context(), dir, http.MethodPost, supervisor.PathBackups, supervisor.BackupRequest{Type: typ}, &info); err != nil {
-				return err
+			fmt.Fprintf(a.Stderr, "taking a %s backup of the twin in %s\n", typ, t.dir)
+			info, err := t.client().BackupNow(cmd.Context(), typ)
+			if err != nil {
+				return remoteExit(t.notRunning(err))
 			}
-			return printBackups(a, info, asJSON)
+			return printBackups(a, info, t.json)
 		},
 	}
 	lf.add(cmd)
-	cmd.Flags().StringVar(&typ, "type", backup.Incr, "full, diff (changes since the last full) or incr (changes since the last backup)")
+	cmd.Flags().StringVar(&typ, "type", api.BackupIncr, "full, diff (changes since the last full) or incr (changes since the last backup)")
 
 	var llf localFlags
 	list := &cobra.Command{
@@ -87,23 +49,15 @@ daily, so that "apgstack restore --to-time" reaches any moment of the retention 
 		Short: "List the local twin's backups and the restorable window",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.JSON()
+			t, err := a.localTwin(cmd, llf, "backup list")
 			if err != nil {
 				return err
 			}
-			cfg, dir, err := localTwin(a, cmd, llf, "backup list")
+			info, err := twin.Backups(cmd.Context(), t.cfg, t.dir)
 			if err != nil {
 				return err
 			}
-			repo, _, err := supervisor.OpenRepo(cfg, dir)
-			if err != nil {
-				return err
-			}
-			info, err := repo.Info(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printBackups(a, info, asJSON)
+			return printBackups(a, info, t.json)
 		},
 	}
 	llf.add(list)
@@ -111,10 +65,10 @@ daily, so that "apgstack restore --to-time" reaches any moment of the retention 
 	return cmd
 }
 
-func printBackups(a *App, info backup.Info, asJSON bool) error {
+func printBackups(a *App, info api.BackupInfo, asJSON bool) error {
 	if asJSON {
 		if info.Backups == nil {
-			info.Backups = []backup.Set{}
+			info.Backups = []api.BackupSet{}
 		}
 		return a.PrintJSON(info)
 	}

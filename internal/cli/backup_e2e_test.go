@@ -21,7 +21,7 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/backup"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 // TestBinaryBackupRestoreSnapshot drives the real binary: up, backup, rows before and after a
@@ -76,7 +76,7 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &o); err != nil {
 			t.Fatalf("outputs: %v\n%s", err, out)
 		}
-		store, err := secretstore.Open(supervisor.Layout{Root: filepath.Dir(o.CABundle)}.SecretsDir())
+		store, err := secretstore.Open(statedir.Layout{Root: filepath.Dir(o.CABundle)}.SecretsDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &evs); err != nil || !slices.ContainsFunc(evs, func(e api.Event) bool { return strings.Contains(e.Message, "full backup completed") }) {
 		t.Fatalf("events: %v\n%s", err, out)
 	}
-	var rep supervisor.MetricsReport
+	var rep api.MetricsReport
 	for deadline := time.Now().Add(time.Minute); len(rep.Samples) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		out, _ = run("metrics", "-o", "json")
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -15,8 +15,6 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/bench"
 )
 
-func init() { register(newBenchCmd) }
-
 func newBenchCmd(a *App) *cobra.Command {
 	var (
 		quick   bool

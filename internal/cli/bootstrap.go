@@ -22,10 +22,8 @@ import (
 
 	"github.com/apgstack/apgstack/internal/aws/customresource"
 	"github.com/apgstack/apgstack/internal/bootstrap"
-	"github.com/apgstack/apgstack/internal/twin/secretstore"
+	"github.com/apgstack/apgstack/internal/twin"
 )
-
-func init() { register(newBootstrapCmd) }
 
 var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
@@ -274,7 +272,7 @@ func rolePasswords(ctx context.Context, conn *pgx.Conn, opts *bootstrap.Options,
 		if exists {
 			continue
 		}
-		pw, err := secretstore.GeneratePassword()
+		pw, err := twin.GeneratePassword()
 		if err != nil {
 			return "", err
 		}

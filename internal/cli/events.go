@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -15,10 +14,7 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
-
-func init() { register(newEventsCmd) }
 
 // eventFilter is what `apgstack events` keeps.
 type eventFilter struct {
@@ -105,23 +101,20 @@ The log is read directly, so events are shown whether the supervisor runs or not
 			if err != nil {
 				return err
 			}
-			cfg, err := a.Config(cmd)
+			inv, err := a.invoke(cmd)
 			if err != nil {
 				return err
 			}
-			if cfg.Target.Kind == apgstack.TargetAWS {
+			if inv.cfg.Target.Kind == apgstack.TargetAWS {
 				return Usagef("target aws: events come from the RDS event subscriptions (SNS topic); apgstack events reads the local twin's log")
 			}
-			dir, err := twin.StateDir(cfg, lf.stateDir)
-			if err != nil {
-				return Exit(ExitUsage, err)
-			}
-			if _, err := os.Stat(dir); err != nil {
-				return Exit(ExitFailure, fmt.Errorf("no local twin in %s (state directory): %w", dir, err))
-			}
-			all, err := supervisor.ReadEvents(supervisor.Layout{Root: dir})
+			t, err := newLocalTarget(inv, lf)
 			if err != nil {
 				return err
+			}
+			all, err := twin.ReadEvents(t.dir)
+			if err != nil {
+				return Exit(ExitFailure, err)
 			}
 			out := []api.Event{}
 			for _, ev := range all {

@@ -90,7 +90,7 @@ func TestEventsRefusesBadFilters(t *testing.T) {
 		}
 	}
 	code, _, stderr := run(t, nil, "events", "--config", cfg, "--state-dir", filepath.Join(dir, "none"))
-	if code != ExitFailure || !strings.Contains(stderr, "no local twin") {
+	if code != ExitFailure || !strings.Contains(stderr, "no twin in") {
 		t.Errorf("missing state dir: exit %d, %s", code, stderr)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/stacks"
 )
 
-func init() { register(newExplainCmd) }
-
 // explained is what `explain --output json` prints.
 type explained struct {
 	Stack      string              `json:"stack"`

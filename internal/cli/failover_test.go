@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
 
 // TestFailoverAndRotateSecretCommands runs `apgstack failover` and `apgstack rotate-secret`
@@ -51,7 +51,7 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 	}
 	common := []string{"--config", path, "--state-dir", dir}
 
-	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...); code != ExitFailure || !strings.Contains(stderr, "is not running: start it with apgstack up") {
+	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...); code != ExitFailure || !strings.Contains(stderr, "is not running: start it with `apgstack up`") {
 		t.Errorf("failover without a twin: exit %d, %s", code, stderr)
 	}
 
@@ -59,7 +59,7 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 	var runErr error
 	done, ready := make(chan struct{}), make(chan struct{})
 	go func() {
-		runErr = supervisor.Run(ctx, supervisor.Options{Config: cfg, StateDir: dir}, func(api.Status) { close(ready) })
+		runErr = twin.Supervise(ctx, twin.Options{Config: cfg, StateDir: dir}, nil, func(api.Status) { close(ready) })
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -11,8 +11,6 @@ import (
 	"github.com/apgstack/apgstack"
 )
 
-func init() { register(newInitCmd) }
-
 func newInitCmd(a *App) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{

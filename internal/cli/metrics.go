@@ -2,19 +2,14 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/spf13/cobra"
-
-	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
-
-func init() { register(newMetricsCmd) }
 
 func newMetricsCmd(a *App) *cobra.Command {
 	var lf localFlags
@@ -28,19 +23,15 @@ monitoring), the best-practice alarms on the WRITER and READER roles with their 
 Prometheus endpoint on loopback that serves the same.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.JSON()
+			t, err := a.localTwin(cmd, lf, "metrics")
 			if err != nil {
 				return err
 			}
-			_, dir, err := localTwin(a, cmd, lf, "metrics")
+			rep, err := t.client().Metrics(cmd.Context())
 			if err != nil {
-				return err
+				return t.notRunning(err)
 			}
-			var rep supervisor.MetricsReport
-			if err := callSupervisor(cmd.Context(), dir, http.MethodGet, supervisor.PathMetrics, nil, &rep); err != nil {
-				return err
-			}
-			if asJSON {
+			if t.json {
 				return a.PrintJSON(rep)
 			}
 			printMetrics(a, rep)
@@ -51,13 +42,13 @@ Prometheus endpoint on loopback that serves the same.`,
 	return cmd
 }
 
-func printMetrics(a *App, rep supervisor.MetricsReport) {
+func printMetrics(a *App, rep api.MetricsReport) {
 	w := a.Stdout
 	fmt.Fprintf(w, "%s: sampled every %s; Prometheus endpoint %s\n\n", rep.Cluster, rep.Interval, dash(rep.Endpoint))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tROLE\tTIME\tMETRIC\tVALUE")
 	for _, s := range rep.Samples {
-		for _, name := range metrics.Names {
+		for _, name := range api.MetricNames() {
 			v, ok := s.Values[name]
 			if !ok {
 				continue
@@ -86,11 +77,11 @@ func printMetrics(a *App, rep supervisor.MetricsReport) {
 
 func metricValue(name string, v float64) string {
 	switch name {
-	case metrics.CPUUtilization:
+	case api.MetricCPUUtilization:
 		return fmt.Sprintf("%.1f %%", v)
-	case metrics.FreeLocalStorage, metrics.ReplicaLagBytes:
+	case api.MetricFreeLocalStorage, api.MetricReplicaLagBytes:
 		return bytesHuman(int64(v))
-	case metrics.ReplicaLag:
+	case api.MetricReplicaLag:
 		return fmt.Sprintf("%.3f s", v)
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)

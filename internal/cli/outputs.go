@@ -8,10 +8,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/aws/deploy"
-	"github.com/apgstack/apgstack/internal/twin"
 )
-
-func init() { register(newOutputsCmd) }
 
 // awsOutputs is what `outputs --output json` prints on target aws.
 type awsOutputs struct {
@@ -30,62 +27,48 @@ ClusterEndpoint, ReaderEndpoint, the master secret's ARN and the command that re
 local target the twin's outputs. --output json prints the same as JSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
+			t, err := a.target(cmd, lf)
 			if err != nil {
 				return err
 			}
-			asJSON, err := a.JSON()
-			if err != nil {
-				return err
-			}
-			if cfg.Target.Kind != apgstack.TargetAWS {
-				dir, err := twin.StateDir(cfg, lf.stateDir)
-				if err != nil {
-					return Exit(ExitUsage, err)
-				}
-				st, err := twin.Status(cmd.Context(), cfg, dir)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return a.PrintJSON(st.Outputs)
-				}
-				printOutputs(a.Stdout, st.Outputs)
-				return nil
-			}
-			ctx := cmd.Context()
-			d, _, err := awsDeployer(ctx, cmd, a, cfg)
-			if err != nil {
-				return err
-			}
-			st, err := d.Status(ctx, stackRefs(cfg))
-			if err != nil {
-				return awsExit(err)
-			}
-			out := awsOutputs{Stacks: st, Summary: deploy.Summarize(st, d.Region)}
-			if asJSON {
-				return a.PrintJSON(out)
-			}
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			for _, s := range st {
-				fmt.Fprintf(tw, "# %s (%s): %s\n", s.Name, s.Kind, s.Status)
-				for _, o := range s.Outputs {
-					export := ""
-					if o.Export != "" {
-						export = "export " + o.Export
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Key, o.Value, export)
-				}
-			}
-			tw.Flush()
-			if lines := out.Summary.Lines(); len(lines) > 0 {
-				fmt.Fprintln(a.Stdout, "#")
-				printSummary(a, out.Summary)
-			}
-			return nil
+			return t.Outputs(cmd.Context())
 		},
 	}
 	lf.add(cmd)
 	addAWSFlags(cmd)
 	return cmd
+}
+
+// awsOutputsCmd prints every output of the three stacks, then the lines a person needs.
+func awsOutputsCmd(cmd *cobra.Command, a *App, cfg apgstack.Config, asJSON bool) error {
+	ctx := cmd.Context()
+	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	if err != nil {
+		return err
+	}
+	st, err := d.Status(ctx, stackRefs(cfg))
+	if err != nil {
+		return awsExit(err)
+	}
+	out := awsOutputs{Stacks: st, Summary: deploy.Summarize(st, d.Region)}
+	if asJSON {
+		return a.PrintJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	for _, s := range st {
+		fmt.Fprintf(tw, "# %s (%s): %s\n", s.Name, s.Kind, s.Status)
+		for _, o := range s.Outputs {
+			export := ""
+			if o.Export != "" {
+				export = "export " + o.Export
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Key, o.Value, export)
+		}
+	}
+	tw.Flush()
+	if lines := out.Summary.Lines(); len(lines) > 0 {
+		fmt.Fprintln(a.Stdout, "#")
+		printSummary(a, out.Summary)
+	}
+	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/lambdazip"
 )
 
-func init() { register(newPackageCmd) }
-
 func newPackageCmd(a *App) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{

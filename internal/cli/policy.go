@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -17,16 +16,6 @@ import (
 	"github.com/apgstack/apgstack/cft"
 	"github.com/apgstack/apgstack/cft/policy"
 )
-
-func init() {
-	policyHook = validatePolicy
-	register(newPolicyCmd)
-}
-
-// chainSynthPolicy adds the policy checks to synth's check of what it writes. It runs when the
-// command tree is built, not in init: validate.go's init, which sets synthValidate, runs after
-// this file's.
-var chainSynthPolicy sync.Once
 
 // Policy output formats.
 const (
@@ -36,17 +25,6 @@ const (
 )
 
 func newPolicyCmd(a *App) *cobra.Command {
-	chainSynthPolicy.Do(func() {
-		prev := synthValidate
-		synthValidate = func(a *App, files map[string]*cft.Template) error {
-			if prev != nil {
-				if err := prev(a, files); err != nil {
-					return err
-				}
-			}
-			return synthPolicy(a, files)
-		}
-	})
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Best-practice policy checks of CloudFormation templates",

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -14,10 +13,7 @@ import (
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
-
-func init() { register(newRestoreCmd) }
 
 func newRestoreCmd(a *App) *cobra.Command {
 	var lf localFlags
@@ -65,10 +61,11 @@ list" shows it), or "latest".`,
 					return Usagef("%s %d: 1150..65535 allowed (0 picks a free port)", flag, p)
 				}
 			}
-			cfg, dir, err := localTwin(a, cmd, lf, "restore")
+			t, err := a.localTwin(cmd, lf, "restore")
 			if err != nil {
 				return err
 			}
+			cfg, dir := t.cfg, t.dir
 			ncfg := cfg
 			if err := ncfg.Set("database.stackName", name); err != nil {
 				return Usagef("--name %q: %v", name, err)
@@ -100,7 +97,7 @@ list" shows it), or "latest".`,
 			ctx := cmd.Context()
 			// A running source archives its current WAL first, so that every moment up to now
 			// is in the repository.
-			err = api.NewClient(supervisor.Layout{Root: dir}.Socket()).Call(ctx, http.MethodPost, supervisor.PathArchive, nil, nil)
+			err = t.client().ArchiveNow(ctx)
 			if err != nil && !errors.Is(err, api.ErrNotRunning) {
 				return err
 			}
@@ -109,7 +106,7 @@ list" shows it), or "latest".`,
 				moment = at.Format(time.RFC3339Nano)
 			}
 			fmt.Fprintf(a.Stderr, "restoring %s (%s) to %s into %s\n", cfg.Database.StackName, dir, moment, newDir)
-			if _, err := supervisor.RestoreToTime(ctx, supervisor.RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: newDir, Time: at}); err != nil {
+			if _, err := twin.RestoreToTime(ctx, twin.RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: newDir, Time: at}); err != nil {
 				return err
 			}
 			restart := fmt.Sprintf("apgstack up --state-dir %s --set database.stackName=%s --set database.port=%d --set target.local.readerPort=%d",

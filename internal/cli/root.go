@@ -1,6 +1,6 @@
-// Package cli is the apgstack command line: cobra commands over the feature packages. Each command
-// lives in its own file and registers itself with register, so commands can be added without
-// touching this file.
+// Package cli is the apgstack command line: cobra commands over the feature packages, one file a
+// command, all listed once in NewRootCmd. The commands that work on both realizations go through
+// a Target (local twin or AWS), chosen once from the configuration.
 package cli
 
 import (
@@ -68,12 +68,10 @@ type App struct {
 	Verbose    bool
 
 	Log *slog.Logger
+
+	// AWS holds the AWS target's settings that tests change.
+	AWS AWSKnobs
 }
-
-var registry []func(*App) *cobra.Command
-
-// register adds a command constructor; called from init functions of the command files.
-func register(fn func(*App) *cobra.Command) { registry = append(registry, fn) }
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(a *App) *cobra.Command {
@@ -105,7 +103,13 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 	pf.StringVar(&a.Target, "target", "", "where the stacks are realized: local or aws (overrides target.kind)")
 	pf.StringArrayVar(&a.Sets, "set", nil, "override a configuration field, e.g. --set database.port=5433 (repeatable)")
 	pf.BoolVarP(&a.Verbose, "verbose", "v", false, "debug logging on stderr")
-	for _, fn := range registry {
+	// Every command, in one explicit list, in the order `apgstack --help` shows them.
+	for _, fn := range []func(*App) *cobra.Command{
+		newInitCmd, newSynthCmd, newValidateCmd, newPolicyCmd, newExplainCmd, newPackageCmd,
+		newUpCmd, newDownCmd, newStatusCmd, newOutputsCmd, newPSQLCmd, newFailoverCmd, newRotateCmd,
+		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd,
+		newBootstrapCmd, newBenchCmd, newSuperviseCmd,
+	} {
 		root.AddCommand(fn(a))
 	}
 	return root

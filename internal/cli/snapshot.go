@@ -1,21 +1,15 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
-	"github.com/apgstack/apgstack/internal/twin/backup"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
-
-func init() { register(newSnapshotCmd) }
 
 func newSnapshotCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{
@@ -33,22 +27,18 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 		Short: "Snapshot the running twin's writer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := a.JSON()
-			if err != nil {
-				return err
-			}
-			if err := backup.CheckSnapshotName(args[0]); err != nil {
+			if err := twin.CheckSnapshotName(args[0]); err != nil {
 				return Exit(ExitUsage, err)
 			}
-			_, dir, err := localTwin(a, cmd, clf, "snapshot")
+			t, err := a.localTwin(cmd, clf, "snapshot")
 			if err != nil {
 				return err
 			}
-			var sn backup.Snapshot
-			if err := callSupervisor(cmd.Context(), dir, http.MethodPost, supervisor.PathSnapshots, supervisor.SnapshotRequest{Name: args[0]}, &sn); err != nil {
-				return err
+			sn, err := t.client().CreateSnapshot(cmd.Context(), args[0], "")
+			if err != nil {
+				return remoteExit(t.notRunning(err))
 			}
-			return printSnapshots(a, []backup.Snapshot{sn}, asJSON)
+			return printSnapshots(a, []api.Snapshot{sn}, t.json)
 		},
 	}
 	clf.add(create)
@@ -59,23 +49,18 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 		Short: "List the snapshots beside the twin's state directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.JSON()
+			t, err := a.localTwin(cmd, llf, "snapshot")
 			if err != nil {
 				return err
 			}
-			_, dir, err := localTwin(a, cmd, llf, "snapshot")
-			if err != nil {
-				return err
-			}
-			store := backup.Snapshots{Dir: supervisor.Layout{Root: dir}.SnapshotDir()}
-			list, err := store.List()
+			list, err := twin.ListSnapshots(t.dir)
 			if err != nil {
 				return err
 			}
 			if list == nil {
-				list = []backup.Snapshot{}
+				list = []api.Snapshot{}
 			}
-			return printSnapshots(a, list, asJSON)
+			return printSnapshots(a, list, t.json)
 		},
 	}
 	llf.add(list)
@@ -86,22 +71,21 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 		Short: "Delete a snapshot (asks unless --yes)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := backup.CheckSnapshotName(args[0]); err != nil {
+			if err := twin.CheckSnapshotName(args[0]); err != nil {
 				return Exit(ExitUsage, err)
 			}
-			_, dir, err := localTwin(a, cmd, dlf, "snapshot")
+			t, err := a.localTwin(cmd, dlf, "snapshot")
 			if err != nil {
 				return err
 			}
-			store := backup.Snapshots{Dir: supervisor.Layout{Root: dir}.SnapshotDir()}
-			sn, err := store.Get(args[0])
+			sn, err := twin.GetSnapshot(t.dir, args[0])
 			if err != nil {
 				return err
 			}
 			if err := a.Confirm(fmt.Sprintf("delete snapshot %s (%s, taken %s)?", sn.Name, sn.Cluster, sn.Created.Format(time.RFC3339))); err != nil {
 				return err
 			}
-			if err := store.Delete(sn.Name); err != nil {
+			if err := twin.DeleteSnapshot(t.dir, sn.Name); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "deleted snapshot %s\n", sn.Name)
@@ -113,7 +97,7 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 	return cmd
 }
 
-func printSnapshots(a *App, list []backup.Snapshot, asJSON bool) error {
+func printSnapshots(a *App, list []api.Snapshot, asJSON bool) error {
 	if asJSON {
 		return a.PrintJSON(list)
 	}
@@ -123,21 +107,4 @@ func printSnapshots(a *App, list []backup.Snapshot, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Kind, s.Cluster, s.Created.Format(time.RFC3339), s.ServerMajor, bytesHuman(s.Size))
 	}
 	return tw.Flush()
-}
-
-// finalSnapshot snapshots a running twin before `down` stops it, as the database stack takes a
-// final snapshot when the cluster is deleted; nothing running, nothing to snapshot. A failed
-// snapshot stops the teardown (as on AWS), naming the way around it.
-func finalSnapshot(ctx context.Context, a *App, cfg apgstack.Config, dir string) error {
-	c := api.NewClient(supervisor.Layout{Root: dir}.Socket())
-	if _, err := c.Status(ctx); err != nil {
-		return nil
-	}
-	name := cfg.Database.StackName + "-final-" + time.Now().UTC().Format("20060102-150405")
-	var sn backup.Snapshot
-	if err := c.Call(ctx, http.MethodPost, supervisor.PathSnapshots, supervisor.SnapshotRequest{Name: name, Kind: "final"}, &sn); err != nil {
-		return fmt.Errorf("final snapshot (pass --skip-final-snapshot to stop without one): %w", err)
-	}
-	fmt.Fprintf(a.Stderr, "final snapshot %s taken in %s (database.snapshotName: %s restores it)\n", sn.Name, sn.Dir, sn.Name)
-	return nil
 }

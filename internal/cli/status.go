@@ -7,17 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
-
-func init() { register(newStatusCmd) }
-
-// runAWSStatus shows the stacks on target aws; assigned by the AWS deploy's own file.
-var runAWSStatus = func(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
-	return Usagef("target aws: status is not available in this build")
-}
 
 func newStatusCmd(a *App) *cobra.Command {
 	var lf localFlags
@@ -26,30 +17,11 @@ func newStatusCmd(a *App) *cobra.Command {
 		Short: "Show the database stack: instances with role, state, WAL position and lag, endpoints",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
+			t, err := a.target(cmd, lf)
 			if err != nil {
 				return err
 			}
-			if cfg.Target.Kind == apgstack.TargetAWS {
-				return runAWSStatus(cmd, a, cfg)
-			}
-			asJSON, err := a.JSON()
-			if err != nil {
-				return err
-			}
-			dir, err := twin.StateDir(cfg, lf.stateDir)
-			if err != nil {
-				return Exit(ExitUsage, err)
-			}
-			st, err := twin.Status(cmd.Context(), cfg, dir)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return a.PrintJSON(st)
-			}
-			printStatus(a, st)
-			return nil
+			return t.Status(cmd.Context())
 		},
 	}
 	lf.add(cmd)

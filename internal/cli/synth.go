@@ -15,14 +15,8 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/stacks"
 )
 
-func init() { register(newSynthCmd) }
-
 // DefaultSynthDir is where synth writes when -o is not given.
 const DefaultSynthDir = "synth.out"
-
-// synthValidate, when set (by the validate command's file), checks the templates synth has just
-// written, keyed by the path each was written to. Its error is synth's error.
-var synthValidate func(a *App, files map[string]*cft.Template) error
 
 func newSynthCmd(a *App) *cobra.Command {
 	var (
@@ -70,10 +64,11 @@ Here -o/--output names the directory (as in cdk synth), not the text|json output
 			if err != nil {
 				return err
 			}
-			if synthValidate != nil {
-				return synthValidate(a, files)
+			// What synth writes passes the template checks and the best-practice policy, or it fails.
+			if err := validateSynthesized(a, files); err != nil {
+				return err
 			}
-			return nil
+			return synthPolicy(a, files)
 		},
 	}
 	f := cmd.Flags()

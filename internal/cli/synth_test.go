@@ -208,34 +208,6 @@ func TestSynthBadUsage(t *testing.T) {
 	}
 }
 
-// The validation seam gets every written template by path, and its error is synth's.
-func TestSynthCallsValidateSeam(t *testing.T) {
-	cfg := synthConfig(t)
-	dir := t.TempDir()
-	var seen []string
-	prev := synthValidate
-	t.Cleanup(func() { synthValidate = prev })
-	synthValidate = func(a *App, files map[string]*cft.Template) error {
-		for p, tpl := range files {
-			if tpl == nil {
-				t.Errorf("%s: nil template", p)
-			}
-			if _, err := os.Stat(p); err != nil {
-				t.Errorf("validate called before %s was written: %v", p, err)
-			}
-			seen = append(seen, p)
-		}
-		return Exit(ExitFailure, os.ErrInvalid)
-	}
-	code, _, _ := run(t, nil, "synth", "--config", cfg, "-o", dir, "--stack", "network")
-	if code != ExitFailure {
-		t.Errorf("exit %d, want the validator's 1", code)
-	}
-	if !slices.Equal(seen, []string{filepath.Join(dir, "network.yaml")}) {
-		t.Errorf("validator saw %v", seen)
-	}
-}
-
 func synthKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

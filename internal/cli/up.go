@@ -9,20 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
-
-func init() {
-	register(newUpCmd)
-	register(newSuperviseCmd)
-}
-
-// runAWSUp deploys on target aws; the AWS deploy assigns it in an init function of its own file.
-var runAWSUp = func(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
-	return Usagef("target aws: deploy is not available in this build")
-}
 
 // localFlags are the flags every local-twin command shares.
 type localFlags struct {
@@ -52,41 +41,11 @@ on the same state directory restarts the same cluster with its data.
 The stack's outputs are printed on stdout (--output json for JSON); progress goes to stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
+			t, err := a.target(cmd, lf)
 			if err != nil {
 				return err
 			}
-			if cfg.Target.Kind == apgstack.TargetAWS {
-				return runAWSUp(cmd, a, cfg)
-			}
-			asJSON, err := a.JSON()
-			if err != nil {
-				return err
-			}
-			dir, note, err := twin.PlaceStateDir(cfg, lf.stateDir)
-			if err != nil {
-				return err
-			}
-			if note != "" {
-				fmt.Fprintln(a.Stderr, "note:", note)
-			}
-			strict = strict || cfg.Target.Local.StrictVersion
-			opts := twin.Options{Config: cfg, StateDir: dir, Strict: strict, Progress: a.Stderr, Log: a.Log, Verbose: a.Verbose}
-			ctx := cmd.Context()
-			if foreground {
-				if _, err := twin.Check(ctx, cfg, dir, strict); err != nil {
-					return err
-				}
-				return twin.Supervise(ctx, opts, nil, func(st api.Status) {
-					_ = printUp(a, st, asJSON)
-					fmt.Fprintln(a.Stderr, "running in the foreground; Ctrl-C or `apgstack down` stops it")
-				})
-			}
-			st, err := twin.Up(ctx, opts)
-			if err != nil {
-				return err
-			}
-			return printUp(a, st, asJSON)
+			return t.Up(cmd.Context(), UpOptions{Strict: strict, Foreground: foreground})
 		},
 	}
 	lf.add(cmd)

@@ -14,16 +14,6 @@ import (
 	"github.com/apgstack/apgstack/cft/validate"
 )
 
-func init() {
-	register(newValidateCmd)
-	synthValidate = validateSynthesized
-}
-
-// policyHook, when set (by the policy command's file), runs the best-practice checks of
-// `validate --policy` over the templates that parsed, keyed by file name. It prints its own
-// findings and returns how many are errors.
-var policyHook func(a *App, cmd *cobra.Command, files map[string]*cft.Template) (errors int, err error)
-
 // fileResult is one file's outcome, as --output json prints it.
 type fileResult struct {
 	File     string             `json:"file"`
@@ -69,9 +59,6 @@ Resource schemas: ` + schema.Source() + ".",
 			if err != nil {
 				return err
 			}
-			if policy && policyHook == nil {
-				return Usagef("--policy: policy checks are not available in this build")
-			}
 			var results []fileResult
 			templates := map[string]*cft.Template{}
 			unreadable, errCount := 0, 0
@@ -100,7 +87,7 @@ Resource schemas: ` + schema.Source() + ".",
 				printFindings(a, results)
 			}
 			if policy {
-				n, err := policyHook(a, cmd, templates)
+				n, err := validatePolicy(a, cmd, templates)
 				if err != nil {
 					return err
 				}

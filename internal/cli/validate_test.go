@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/apgstack/apgstack/cft"
 )
 
@@ -105,29 +103,6 @@ func TestValidateCommand(t *testing.T) {
 			t.Errorf("exit %d, want 2", code)
 		}
 	})
-}
-
-func TestValidatePolicySeam(t *testing.T) {
-	dir := writeTemplates(t, map[string]string{"good.yaml": goodTemplate})
-	good := filepath.Join(dir, "good.yaml")
-	prev := policyHook
-	t.Cleanup(func() { policyHook = prev })
-
-	policyHook = nil
-	code, _, stderr := run(t, nil, "validate", "--policy", good)
-	if code != ExitUsage || !strings.Contains(stderr, "policy checks are not available in this build") {
-		t.Errorf("without a hook: exit %d, stderr %q", code, stderr)
-	}
-
-	var seen map[string]*cft.Template
-	policyHook = func(a *App, cmd *cobra.Command, files map[string]*cft.Template) (int, error) {
-		seen = files
-		return 1, nil
-	}
-	code, _, _ = run(t, nil, "validate", "--policy", good)
-	if code != ExitFailure || len(seen) != 1 || seen[good] == nil || seen[good].Resource("VPC") == nil {
-		t.Errorf("with a hook: exit %d, hook saw %v", code, seen)
-	}
 }
 
 // synth fails on validation errors, in templates given as built or only as written files.

@@ -24,9 +24,9 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/internal/twin/supervisor"
 )
@@ -162,7 +162,7 @@ func Check(ctx context.Context, cfg apgstack.Config, stateDir string, strict boo
 	return warn, err
 }
 
-func socket(stateDir string) string { return supervisor.Layout{Root: stateDir}.Socket() }
+func socket(stateDir string) string { return statedir.Layout{Root: stateDir}.Socket() }
 
 // Running returns the status of the supervisor of stateDir, or api.ErrNotRunning.
 func Running(ctx context.Context, stateDir string) (api.Status, error) {
@@ -185,7 +185,7 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 	if err := statedir.Claim(o.StateDir); err != nil {
 		return api.Status{}, err
 	}
-	l := supervisor.Layout{Root: o.StateDir}
+	l := statedir.Layout{Root: o.StateDir}
 	exe := o.Exe
 	if exe == "" {
 		var err error
@@ -307,7 +307,7 @@ func ReadConfig(r io.Reader) (apgstack.Config, error) {
 // Down stops the supervisor of stateDir and every server it ran, waiting until none is left; a
 // server left by a supervisor that died is stopped too. It reports whether anything ran.
 func Down(ctx context.Context, stateDir string) (bool, error) {
-	l := supervisor.Layout{Root: stateDir}
+	l := statedir.Layout{Root: stateDir}
 	if _, err := os.Stat(stateDir); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -376,14 +376,14 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 		}
 	}
 	st.SynchronousReplication = bestpractice.Stage(cfg.Environment.Stage).SynchronousReplication
-	state, _, err := supervisor.LoadState(supervisor.Layout{Root: stateDir})
+	state, _, err := supervisor.LoadState(statedir.Layout{Root: stateDir})
 	if err != nil {
 		return st, err
 	}
 	st.Degraded, st.DegradedSince, st.MissingLibraries = state.Sync.Degraded, state.Sync.DegradedSince, state.MissingLibraries
 	for _, in := range state.Instances {
 		i := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped}
-		if pid := instance.StalePID(filepath.Join(supervisor.Layout{Root: stateDir}.InstanceDir(in.Name), "data")); pid != 0 {
+		if pid := instance.StalePID(filepath.Join(statedir.Layout{Root: stateDir}.InstanceDir(in.Name), "data")); pid != 0 {
 			i.State, i.PID = api.StateFailed, pid
 			i.Error = fmt.Sprintf("postgres (pid %d) runs without its supervisor: `apgstack up` restarts it under a new one, `apgstack down` stops it", pid)
 		}

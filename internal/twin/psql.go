@@ -12,7 +12,7 @@ import (
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 // PSQL is how to run psql against an endpoint without the password on the command line: the
@@ -24,7 +24,7 @@ type PSQL struct {
 
 // PSQLEnv prepares psql's environment for the writer endpoint, or the reader endpoint.
 func PSQLEnv(cfg apgstack.Config, stateDir string, reader bool) (PSQL, error) {
-	l := supervisor.Layout{Root: stateDir}
+	l := statedir.Layout{Root: stateDir}
 	store, err := secretstore.Open(l.SecretsDir())
 	if err != nil {
 		return PSQL{}, err

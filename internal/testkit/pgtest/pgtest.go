@@ -31,7 +31,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/runas"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/jackc/pgx/v5"
 )
 

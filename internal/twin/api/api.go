@@ -4,22 +4,9 @@
 package api
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"time"
-)
 
-// Paths of the API, versioned so that a newer CLI can talk to an older supervisor.
-const (
-	PathStatus   = "/v1/status"
-	PathShutdown = "/v1/shutdown"
-	PathEvents   = "/v1/events"
+	"github.com/apgstack/apgstack/internal/twin/observe/events"
 )
 
 // Phases of the supervisor.
@@ -113,107 +100,4 @@ type Outputs struct {
 }
 
 // Event is one entry of the supervisor's event log.
-type Event struct {
-	Time       time.Time `json:"time"`
-	SourceType string    `json:"sourceType"` // db-cluster, db-instance, db-parameter-group
-	SourceID   string    `json:"sourceId"`
-	Category   string    `json:"category"`
-	Message    string    `json:"message"`
-}
-
-// Backend is what the supervisor provides to the API.
-type Backend interface {
-	Status(ctx context.Context) Status
-	Events(ctx context.Context) ([]Event, error)
-	// Shutdown asks the supervisor to stop everything and exit; it returns once the request is
-	// accepted.
-	Shutdown(ctx context.Context) error
-}
-
-// Handler serves the API.
-func Handler(b Backend) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Status(r.Context()))
-	})
-	mux.HandleFunc("GET "+PathEvents, func(w http.ResponseWriter, r *http.Request) {
-		ev, err := b.Events(r.Context())
-		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, Error{Message: err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, ev)
-	})
-	mux.HandleFunc("POST "+PathShutdown, func(w http.ResponseWriter, r *http.Request) {
-		if err := b.Shutdown(r.Context()); err != nil {
-			writeJSON(w, http.StatusInternalServerError, Error{Message: err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusAccepted, struct{}{})
-	})
-	handleOperations(mux, b) // failover, rotate-secret (operations.go)
-	if ra, ok := b.(RouteAdder); ok {
-		ra.AddRoutes(mux)
-	}
-	return mux
-}
-
-// RouteAdder is a Backend that serves more routes (backups, snapshots, metrics).
-type RouteAdder interface {
-	AddRoutes(mux *http.ServeMux)
-}
-
-// Error is the body of a failed request.
-type Error struct {
-	Message string `json:"message"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// Listen opens the API socket: its directory is made 0700 and the socket 0600, both owned by the
-// caller, so only the owner (root, or the user running apgstack) can control the supervisor.
-// A stale socket file from a supervisor that died is replaced.
-func Listen(socketPath string) (net.Listener, error) {
-	dir := filepath.Dir(socketPath)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("api socket dir %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("api socket dir %s: %w", dir, err)
-	}
-	if _, err := os.Stat(socketPath); err == nil {
-		if c, err := net.DialTimeout("unix", socketPath, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("api socket %s: a supervisor is already listening", socketPath)
-		}
-		_ = os.Remove(socketPath)
-	}
-	ln, err := net.Listen("unix", socketPath)
-	if err != nil {
-		return nil, fmt.Errorf("api socket %s: %w", socketPath, err)
-	}
-	if err := os.Chmod(socketPath, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("api socket %s: %w", socketPath, err)
-	}
-	return ln, nil
-}
-
-// Serve runs the API until ctx ends.
-func Serve(ctx context.Context, ln net.Listener, b Backend) error {
-	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+type Event = events.Event

@@ -1,15 +1,7 @@
 package api
 
 import (
-	"context"
-	"net/http"
 	"time"
-)
-
-// Paths of the operations.
-const (
-	PathFailover     = "/v1/failover"
-	PathRotateSecret = "/v1/rotate-secret"
 )
 
 // Kinds of failover.
@@ -51,14 +43,6 @@ type Rotation struct {
 // Rotation roles.
 var RotationRoles = []string{"master", "owner", "rw", "ro"}
 
-// Operator is what a backend provides for the operations; a backend without it answers 501.
-type Operator interface {
-	// Failover performs a planned switchover to target (a reader's name, or "" for the best one).
-	Failover(ctx context.Context, target string) (Failover, error)
-	// RotateSecret rotates the secret of role (one of RotationRoles, or "all") now.
-	RotateSecret(ctx context.Context, role string) ([]Rotation, error)
-}
-
 // Error codes of operations: a request the backend cannot serve as asked (unknown role, no
 // reader to switch to) is 400 or 409, a failure 500.
 type OperationError struct {
@@ -67,33 +51,3 @@ type OperationError struct {
 }
 
 func (e *OperationError) Error() string { return e.Message }
-
-func handleOperations(mux *http.ServeMux, b Backend) {
-	op, ok := b.(Operator)
-	if !ok {
-		return
-	}
-	fail := func(w http.ResponseWriter, err error) {
-		code := http.StatusInternalServerError
-		if oe, ok := err.(*OperationError); ok {
-			code = oe.Code
-		}
-		writeJSON(w, code, Error{Message: err.Error()})
-	}
-	mux.HandleFunc("POST "+PathFailover, func(w http.ResponseWriter, r *http.Request) {
-		res, err := op.Failover(r.Context(), r.URL.Query().Get("target"))
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
-	})
-	mux.HandleFunc("POST "+PathRotateSecret, func(w http.ResponseWriter, r *http.Request) {
-		res, err := op.RotateSecret(r.Context(), r.URL.Query().Get("role"))
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
-	})
-}

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/testkit/golden"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 )
 
 // baseDir is a directory the server account can reach (t.TempDir is 0700 root's).

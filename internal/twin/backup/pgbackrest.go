@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/runas"
+	"github.com/apgstack/apgstack/internal/runas"
 )
 
 // Backup types pgBackRest knows.

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apgstack/apgstack/internal/twin/runas"
+	"github.com/apgstack/apgstack/internal/runas"
 )
 
 // A snapshot is a self-contained base backup (pg_basebackup, tar format, with the WAL it needs)
@@ -33,13 +33,6 @@ func CheckSnapshotName(name string) error {
 		return fmt.Errorf("snapshot name %q: 1 to 255 letters, digits or hyphens, starting with a letter, without two hyphens in a row or one at the end (an ARN does not name a local snapshot)", name)
 	}
 	return nil
-}
-
-// DefaultSnapshotDir is where the snapshots of the twin in stateDir live: beside it, shared by every
-// twin in the same folder, so that a snapshot outlives `down --delete` and restores into a new
-// state directory.
-func DefaultSnapshotDir(stateDir string) string {
-	return filepath.Join(filepath.Dir(filepath.Clean(stateDir)), ".apgstack-snapshots")
 }
 
 // Snapshot is one snapshot's description (snapshot.json).

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/instance"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 )
 
 // Scenario names, in the order they run (--only picks among them).

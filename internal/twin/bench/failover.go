@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,24 +45,9 @@ type outcome struct {
 // most this long before it reconnects.
 const opTimeout = 5 * time.Second
 
-// switchoverTo asks the supervisor for a planned switchover (what `apgstack failover` does): the
-// typed client method when this build has it, else the API route. A supervisor without the
-// operation is "not available".
+// switchoverTo asks the supervisor for a planned switchover to the best reader.
 func (tw *liveTwin) switchoverTo(ctx context.Context) (api.Failover, error) {
-	c := tw.client()
-	var res api.Failover
-	var err error
-	if typed, ok := any(c).(interface {
-		Failover(context.Context, string) (api.Failover, error)
-	}); ok {
-		res, err = typed.Failover(ctx, "")
-	} else {
-		err = c.Call(ctx, http.MethodPost, api.PathFailover, nil, &res)
-	}
-	if err != nil && (strings.Contains(err.Error(), " 404 ") || strings.Contains(err.Error(), " 501 ")) {
-		return res, fmt.Errorf("%w: the supervisor does not offer a planned switchover (%s)", errNotAvailable, strings.TrimSpace(err.Error()))
-	}
-	return res, err
+	return tw.client().Failover(ctx, "")
 }
 
 // disrupt runs the writing client on the prod twin, disrupts the writer, and measures.

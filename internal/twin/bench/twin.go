@@ -15,7 +15,7 @@ import (
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
-	"github.com/apgstack/apgstack/internal/twin/supervisor"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 // liveTwin is a local twin started the way `apgstack up` starts it.
@@ -49,7 +49,7 @@ func (r *runner) upTwin(ctx context.Context, stage, name string) (*liveTwin, err
 	if _, err := twin.Up(ctx, twin.Options{Config: cfg, StateDir: tw.dir, Exe: r.o.Exe, Log: r.log}); err != nil {
 		return tw, fmt.Errorf("up (%s): %w", stage, err)
 	}
-	store, err := secretstore.Open(supervisor.Layout{Root: tw.dir}.SecretsDir())
+	store, err := secretstore.Open(statedir.Layout{Root: tw.dir}.SecretsDir())
 	if err != nil {
 		return tw, err
 	}
@@ -75,7 +75,7 @@ func (r *runner) upTwin(ctx context.Context, stage, name string) (*liveTwin, err
 // master user, TLS verify-full against the twin's CA.
 func (tw *liveTwin) connConfig(port int) (*pgx.ConnConfig, error) {
 	cc, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d sslmode=verify-full sslrootcert=%s connect_timeout=5 application_name=apgstack-bench",
-		port, supervisor.Layout{Root: tw.dir}.CABundle()))
+		port, statedir.Layout{Root: tw.dir}.CABundle()))
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (tw *liveTwin) query(ctx context.Context) error {
 }
 
 func (tw *liveTwin) client() *api.Client {
-	return api.NewClient(supervisor.Layout{Root: tw.dir}.Socket())
+	return api.NewClient(statedir.Layout{Root: tw.dir}.Socket())
 }
 
 func (tw *liveTwin) status(ctx context.Context) (api.Status, error) {

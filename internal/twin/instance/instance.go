@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -25,13 +25,6 @@ type Marker struct {
 	Created time.Time `json:"created"`
 }
 
-// owned lists what apgstack itself creates at the top of a state directory. A directory holding
-// anything else is not deleted, and is not taken for a twin that predates the marker.
-var owned = []string{
-	MarkerName, "backup", "ca.pem", "config.json", "events.jsonl", "instances", "parameters.json",
-	"rejoin.json", "restore.json", "run", "secrets", "state.json", "supervisor.log", "tls",
-}
-
 // isOwned reports whether name is one of apgstack's entries or a temporary file of one being
 // replaced atomically (name.tmp, .name.tmp-*, .tmp-*).
 func isOwned(name string) bool {

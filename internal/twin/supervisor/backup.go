@@ -15,11 +15,11 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/backup"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
-	"github.com/apgstack/apgstack/internal/twin/runas"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
@@ -35,20 +35,6 @@ const (
 	fullEvery = 7 * 24 * time.Hour
 	incrEvery = 24 * time.Hour
 )
-
-// BackupDir is the pgBackRest repository of a twin.
-func (l Layout) BackupDir() string { return l.path("backup") }
-
-// RestoreFile marks a cluster created by a restore until it has been promoted.
-func (l Layout) RestoreFile() string { return l.path("restore.json") }
-
-// ParametersFile remembers the parameters the instances were last started with, so that a
-// change is reported as a parameter group configuration change.
-func (l Layout) ParametersFile() string { return l.path("parameters.json") }
-
-// SnapshotDir is where the twin's snapshots live (beside the state directory, see
-// backup.DefaultSnapshotDir).
-func (l Layout) SnapshotDir() string { return backup.DefaultSnapshotDir(l.Root) }
 
 // RestoreMarker says how a cluster was created from existing data.
 type RestoreMarker struct {
@@ -485,91 +471,22 @@ func (s *Supervisor) CreateSnapshot(ctx context.Context, name, kind string) (bac
 	return sn, nil
 }
 
-// API paths of operations (served beside the api package's own).
-const (
-	PathBackups   = "/v1/backups"
-	PathArchive   = "/v1/archive"
-	PathSnapshots = "/v1/snapshots"
-	PathMetrics   = "/v1/metrics"
-)
-
-// BackupRequest asks for a backup of a type (full, diff, incr).
-type BackupRequest struct {
-	Type string `json:"type"`
-}
-
-// SnapshotRequest asks for a snapshot.
-type SnapshotRequest struct {
-	Name string `json:"name"`
-	Kind string `json:"kind,omitempty"` // manual (default) or final
-}
-
-// AddRoutes serves the operations on the control API (api.RouteAdder).
-func (s *Supervisor) AddRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+PathBackups, func(w http.ResponseWriter, r *http.Request) {
-		if s.ops == nil || s.ops.repo == nil {
-			reply(w, http.StatusServiceUnavailable, api.Error{Message: "backups are not set up yet"})
-			return
-		}
-		s.ops.backupMu.Lock() // the repository's configuration moves with the writer
-		defer s.ops.backupMu.Unlock()
-		info, err := s.ops.repo.Info(r.Context())
-		replyOr(w, info, err)
-	})
-	mux.HandleFunc("POST "+PathBackups, func(w http.ResponseWriter, r *http.Request) {
-		var req BackupRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			reply(w, http.StatusBadRequest, api.Error{Message: "backup request: " + err.Error()})
-			return
-		}
-		if req.Type != "" && req.Type != backup.Full && req.Type != backup.Diff && req.Type != backup.Incr {
-			reply(w, http.StatusBadRequest, api.Error{Message: fmt.Sprintf("backup type %q: full, diff or incr allowed", req.Type)})
-			return
-		}
-		info, err := s.BackupNow(r.Context(), req.Type)
-		replyOr(w, info, err)
-	})
-	mux.HandleFunc("POST "+PathArchive, func(w http.ResponseWriter, r *http.Request) {
-		replyOr(w, struct{}{}, s.ArchiveNow(r.Context()))
-	})
-	mux.HandleFunc("GET "+PathSnapshots, func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.ops.snapshots.List()
-		if list == nil {
-			list = []backup.Snapshot{}
-		}
-		replyOr(w, list, err)
-	})
-	mux.HandleFunc("POST "+PathSnapshots, func(w http.ResponseWriter, r *http.Request) {
-		var req SnapshotRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			reply(w, http.StatusBadRequest, api.Error{Message: "snapshot request: " + err.Error()})
-			return
-		}
-		if err := backup.CheckSnapshotName(req.Name); err != nil {
-			reply(w, http.StatusBadRequest, api.Error{Message: err.Error()})
-			return
-		}
-		if req.Kind == "" {
-			req.Kind = "manual"
-		}
-		sn, err := s.CreateSnapshot(r.Context(), req.Name, req.Kind)
-		replyOr(w, sn, err)
-	})
-	s.addMonitoringRoutes(mux)
-}
-
-func reply(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func replyOr(w http.ResponseWriter, v any, err error) {
-	if err != nil {
-		reply(w, http.StatusInternalServerError, api.Error{Message: err.Error()})
-		return
+// Backups describes the repository: its backups and archived WAL.
+func (s *Supervisor) Backups(ctx context.Context) (backup.Info, error) {
+	if s.ops == nil || s.ops.repo == nil {
+		return backup.Info{}, &api.OperationError{Code: http.StatusServiceUnavailable, Message: "backups are not set up yet"}
 	}
-	reply(w, http.StatusOK, v)
+	s.ops.backupMu.Lock() // the repository's configuration moves with the writer
+	defer s.ops.backupMu.Unlock()
+	return s.ops.repo.Info(ctx)
+}
+
+// Snapshots lists the twin's snapshots.
+func (s *Supervisor) Snapshots(context.Context) ([]backup.Snapshot, error) {
+	if s.ops == nil {
+		return nil, &api.OperationError{Code: http.StatusServiceUnavailable, Message: "snapshots are not set up yet"}
+	}
+	return s.ops.snapshots.List()
 }
 
 // OpenRepo opens the backup repository of the twin in stateDir, whether its supervisor runs or

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,13 +38,14 @@ func upWith(t *testing.T, cfg apgstack.Config, dir string, mon MonitoringOptions
 	return tw
 }
 
-func (tw *twin) call(t *testing.T, method, path string, in, out any) {
-	t.Helper()
+// client is the twin's API client, as the CLI uses it.
+func (tw *twin) client() *api.Client { return api.NewClient(Layout{Root: tw.dir}.Socket()) }
+
+// ctx is a context for one API call of a test.
+func apiCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := api.NewClient(Layout{Root: tw.dir}.Socket()).Call(ctx, method, path, in, out); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func rowIDs(t *testing.T, c *pgx.Conn) []int {
@@ -163,7 +163,9 @@ func TestBackupsFollowFailover(t *testing.T) {
 	cfg := testConfig(t, "pre-prod")
 	dir := stateDir(t)
 	tw := upWith(t, cfg, dir, MonitoringOptions{})
-	tw.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Full}, nil)
+	if _, err := tw.client().BackupNow(apiCtx(t), backup.Full); err != nil {
+		t.Fatal(err)
+	}
 	c := mustConnect(t, tw, cfg.Database.Port)
 	if _, err := c.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)"); err != nil {
 		t.Fatal(err)
@@ -195,9 +197,13 @@ func TestBackupsFollowFailover(t *testing.T) {
 			t.Errorf("event outside the subscribed categories: %+v", e)
 		}
 	}
-	tw.call(t, http.MethodPost, PathArchive, nil, nil) // archive-push from the new writer's data directory
+	if err := tw.client().ArchiveNow(apiCtx(t)); err != nil { // archive-push from the new writer's data directory
+		t.Fatal(err)
+	}
 	var info backup.Info
-	tw.call(t, http.MethodPost, PathBackups, BackupRequest{Type: backup.Incr}, &info)
+	if info, err = tw.client().BackupNow(apiCtx(t), backup.Incr); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(info.Backups); n < 2 || info.Backups[n-1].Type != backup.Incr {
 		t.Fatalf("backups after the switchover: %+v", info.Backups)
 	}

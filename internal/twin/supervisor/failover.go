@@ -863,7 +863,7 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 
 // rejoinFile lists the old writers that still have to rejoin as readers: a supervisor stopped
 // (or dead) between a failover and the rejoin finds them there at its next start.
-func (s *Supervisor) rejoinFile() string { return filepath.Join(s.layout.Root, "rejoin.json") }
+func (s *Supervisor) rejoinFile() string { return s.layout.RejoinFile() }
 
 func (s *Supervisor) pendingRejoins() ([]string, error) {
 	data, err := os.ReadFile(s.rejoinFile())

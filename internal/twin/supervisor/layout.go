@@ -5,36 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
-// Layout is where everything of one twin lives under its state directory. The directory itself
-// is 0755 so that the server account can reach instances/; what holds keys, secrets or the
-// control socket is 0700 and the supervisor's own.
-type Layout struct{ Root string }
-
-func (l Layout) path(p ...string) string { return filepath.Join(append([]string{l.Root}, p...)...) }
-
-// CABundle is the CA certificate clients pass as sslrootcert.
-func (l Layout) CABundle() string     { return l.path("ca.pem") }
-func (l Layout) TLSDir() string       { return l.path("tls") }
-func (l Layout) SecretsDir() string   { return l.path("secrets") }
-func (l Layout) RunDir() string       { return l.path("run") }
-func (l Layout) Socket() string       { return l.path("run", "api.sock") }
-func (l Layout) PIDFile() string      { return l.path("run", "supervisor.pid") }
-func (l Layout) LockFile() string     { return l.path("run", "supervisor.lock") }
-func (l Layout) LogFile() string      { return l.path("supervisor.log") }
-func (l Layout) StateFile() string    { return l.path("state.json") }
-func (l Layout) ConfigFile() string   { return l.path("config.json") }
-func (l Layout) EventsFile() string   { return l.path("events.jsonl") }
-func (l Layout) InstancesDir() string { return l.path("instances") }
-
-// InstanceDir is one server's directory (data/, socket, TLS files, startup log).
-func (l Layout) InstanceDir(name string) string { return l.path("instances", name) }
+// Layout is the state directory's layout, declared in statedir.
+type Layout = statedir.Layout
 
 // State is what the supervisor remembers between runs (state.json). It holds no secret.
 type State struct {

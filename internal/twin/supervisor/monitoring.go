@@ -40,16 +40,6 @@ type monitoring struct {
 	interval    time.Duration
 }
 
-// MetricsReport is what `apgstack metrics` shows.
-type MetricsReport struct {
-	Cluster       string           `json:"cluster"`
-	Endpoint      string           `json:"prometheusEndpoint"`
-	Interval      string           `json:"sampleInterval"`
-	Samples       []metrics.Sample `json:"samples"`
-	Alarms        []alarm.State    `json:"alarms"`
-	Notifications *notify.Stats    `json:"notifications,omitempty"`
-}
-
 // prepareNotifications sets up e-mail to the NotificationList when an SMTP relay is configured;
 // events queue from the start and are sent once monitoring runs.
 func (s *Supervisor) prepareNotifications() error {
@@ -223,8 +213,8 @@ func (s *Supervisor) prometheusFamilies() []metrics.Family {
 }
 
 // Metrics is the latest picture of metrics and alarms.
-func (s *Supervisor) Metrics() MetricsReport {
-	r := MetricsReport{Cluster: s.cfg.Database.StackName, Samples: []metrics.Sample{}, Alarms: []alarm.State{}}
+func (s *Supervisor) Metrics(context.Context) api.MetricsReport {
+	r := api.MetricsReport{Cluster: s.cfg.Database.StackName, Samples: []metrics.Sample{}, Alarms: []alarm.State{}}
 	if s.ops == nil || s.ops.sampler == nil {
 		return r
 	}
@@ -251,10 +241,4 @@ func (s *Supervisor) metricsEndpointLocked() string {
 		return ""
 	}
 	return "http://" + s.ops.metricsAddr + "/metrics"
-}
-
-func (s *Supervisor) addMonitoringRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+PathMetrics, func(w http.ResponseWriter, r *http.Request) {
-		reply(w, http.StatusOK, s.Metrics())
-	})
 }

@@ -1,11 +1,11 @@
 package supervisor
 
 import (
-	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
 )
 
@@ -18,9 +18,12 @@ func TestProdSamplesBothRoles(t *testing.T) {
 	if tw.status.MetricsEndpoint == "" {
 		t.Fatal("status lacks the Prometheus endpoint")
 	}
-	var rep MetricsReport
+	var rep api.MetricsReport
 	waitFor(t, "samples of both instances", func() bool {
-		tw.call(t, http.MethodGet, PathMetrics, nil, &rep)
+		var err error
+		if rep, err = tw.client().Metrics(apiCtx(t)); err != nil {
+			t.Fatal(err)
+		}
 		return len(rep.Samples) == 2
 	})
 	if rep.Interval != (200 * time.Millisecond).String() {

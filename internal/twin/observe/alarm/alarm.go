@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
-	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/observe/events"
 )
 
 // States of an alarm.
@@ -61,8 +61,8 @@ type Transition struct {
 
 // Event is the transition as an event of the cluster (category notification, as CloudWatch
 // alarm actions reach the same notification topic as the event subscriptions).
-func (t Transition) Event() api.Event {
-	return api.Event{Time: t.Time, SourceType: bestpractice.SourceCluster, SourceID: t.Cluster, Category: "notification",
+func (t Transition) Event() events.Event {
+	return events.Event{Time: t.Time, SourceType: bestpractice.SourceCluster, SourceID: t.Cluster, Category: "notification",
 		Message: fmt.Sprintf("alarm %s (%s role): %s -> %s: %s", t.Name, t.Role, t.From, t.To, t.Reason)}
 }
 

@@ -9,8 +9,8 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/testkit/notifytest"
 	"github.com/apgstack/apgstack/internal/testkit/pgtest"
-	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
+	"github.com/apgstack/apgstack/internal/twin/observe/events"
 	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
 	"github.com/apgstack/apgstack/internal/twin/observe/notify"
 	"github.com/jackc/pgx/v5"
@@ -56,7 +56,7 @@ func TestDriveTransactionIDAlarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []api.Event
+	var events []events.Event
 	// onePeriod samples the server as the sample of the next period and evaluates it.
 	onePeriod := func() {
 		smp := sampler.SampleAll(ctx)[0]
