@@ -18,6 +18,18 @@ func TestDefaultIsValid(t *testing.T) {
 
 // TestValidateConstraints has one case per constraint: each error names the field, the value and
 // what is allowed.
+// TestUsernamesAllowed: names RDS accepts for the master user pass, among them postgres, the RDS
+// console's default.
+func TestUsernamesAllowed(t *testing.T) {
+	for _, name := range []string{"postgres", "Postgres", "dbadmin", "master_1"} {
+		c := Default()
+		c.Database.Username = name
+		if err := c.Validate(); err != nil {
+			t.Errorf("username %q: %v", name, err)
+		}
+	}
+}
+
 func TestValidateConstraints(t *testing.T) {
 	tests := []struct {
 		field   string
@@ -40,7 +52,7 @@ func TestValidateConstraints(t *testing.T) {
 		{"database.username", "admin-user", "16 characters at most"},
 		{"database.username", "averyveryverylongname", "16 characters at most"},
 		{"database.username", "rdsadmin", "a name RDS does not reserve"},
-		{"database.username", "postgres", "a name RDS does not reserve"},
+		{"database.username", "rdsadmin", "a name RDS does not reserve"},
 		{"environment.stage", "staging", "one of dev, test, pre-prod, prod"},
 		{"environment.application", "App1", "letters and spaces"},
 		{"environment.applicationVersion", "1.0 beta", "letters, digits, '.' and '-'"},
