@@ -226,21 +226,50 @@ func (c *checker) getAtt(where at, sc scope, res, attr, what, path string, dep f
 		return // unknown types are reported once, on the resource
 	}
 	if !hasAttribute(s, attr) {
-		c.warnf(where, path, RuleGetAttAttribute, "%s: the schema of %s does not list an attribute %q", what, r.Type, attr)
+		c.errorf(where, path, RuleGetAttAttribute, "%s: %s has no attribute %q (its schema's attributes: %s)", what, r.Type, attr, strings.Join(attributes(s), ", "))
 	}
 }
 
-// hasAttribute reports whether attr is one of the type's read-only properties (its return values)
-// or a property.
+// hasAttribute reports whether Fn::GetAtt can return attr: one of the type's read-only
+// properties (its return values, nested ones written A.B), or — as CloudFormation also accepts —
+// a top-level property, or a key under a property that is a map.
 func hasAttribute(s *schema.Schema, attr string) bool {
 	// Nested attributes appear both as /properties/A/B and as /properties/A.B.
 	ptr := "/properties/" + strings.ReplaceAll(attr, ".", "/")
 	if slices.Contains(s.ReadOnlyProperties, ptr) || slices.Contains(s.ReadOnlyProperties, "/properties/"+attr) {
 		return true
 	}
-	first, _, _ := strings.Cut(attr, ".")
-	_, ok := s.Properties[first]
-	return ok
+	first, rest, nested := strings.Cut(attr, ".")
+	n, ok := s.Properties[first]
+	if !ok {
+		return false
+	}
+	for nested {
+		n = s.Resolve(n)
+		if n == nil || len(n.Properties) == 0 && !n.ClosedObject() {
+			return true // a map, or a node the schema leaves open: any key
+		}
+		var key string
+		key, rest, nested = strings.Cut(rest, ".")
+		if n, ok = n.Properties[key]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// attributes lists a type's return values (its read-only properties) as GetAtt names them.
+func attributes(s *schema.Schema) []string {
+	var out []string
+	for _, p := range s.ReadOnlyProperties {
+		if name, ok := strings.CutPrefix(p, "/properties/"); ok {
+			out = append(out, strings.ReplaceAll(name, "/", "."))
+		}
+	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	return out
 }
 
 // findInMap checks the mapping and, where they are literal, its keys.
