@@ -420,6 +420,39 @@ func TestFakeRollbackCompleteIsRecreated(t *testing.T) {
 	}
 }
 
+// TestFakeDryRunOnRollbackComplete: a dry run on a stack left in ROLLBACK_COMPLETE previews the
+// re-creation as a CREATE change set for a temporary stack (the fake, like CloudFormation,
+// refuses a CREATE change set for the existing name), deletes nothing and leaves nothing.
+func TestFakeDryRunOnRollbackComplete(t *testing.T) {
+	h := newFakeHarness(t)
+	body, _ := netTemplate(false).YAML()
+	if err := h.f.PutStack(netName, "ROLLBACK_COMPLETE", string(body), map[string]string{"ClassB": "42"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.up(t, testStacks(false)[:1], UpOptions{DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, h.log)
+	}
+	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run"}) || len(res.Stacks[0].Changes) == 0 {
+		t.Errorf("actions = %v, changes %v", got, res.Stacks[0].Changes)
+	}
+	if !strings.Contains(h.log.String(), "previewed as stack apg-net-apgstack-dry-run") {
+		t.Errorf("log:\n%s", h.log)
+	}
+	if len(h.f.CallsOf("ExecuteChangeSet")) != 0 || len(h.questions) != 0 {
+		t.Errorf("dry run executed or asked: %v", h.f.Actions(""))
+	}
+	if st, _ := h.f.Stack(netName); st.Status != "ROLLBACK_COMPLETE" {
+		t.Errorf("the stack is %s, want it left in ROLLBACK_COMPLETE", st.Status)
+	}
+	if st, ok := h.f.Stack(dryRunStackName(netName)); ok {
+		t.Errorf("the preview stack is left in %s", st.Status)
+	}
+	if got := dryRunStackName(strings.Repeat("n", 128)); len(got) != 128 {
+		t.Errorf("preview name of a 128-character stack is %d characters", len(got))
+	}
+}
+
 func TestFakeStuckStateIsExplained(t *testing.T) {
 	h := newFakeHarness(t)
 	body, _ := netTemplate(false).YAML()

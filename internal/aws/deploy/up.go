@@ -264,6 +264,10 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return nil, err
 	}
 	csType := cfntypes.ChangeSetTypeCreate
+	// csStack is the stack the change set is made for: the stack itself, except for a dry run
+	// on a stack in ROLLBACK_COMPLETE, which CloudFormation neither updates nor creates again;
+	// its preview is a CREATE change set for a temporary stack, removed afterwards.
+	csStack := st.Name
 	if existing != nil {
 		status := string(existing.StackStatus)
 		switch {
@@ -271,7 +275,8 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 			// A change set was created and never executed: create from here.
 		case status == "ROLLBACK_COMPLETE":
 			if o.DryRun {
-				d.msg("%s: in ROLLBACK_COMPLETE; up would delete it and create it again", st.Name)
+				csStack = dryRunStackName(st.Name)
+				d.msg("%s: in ROLLBACK_COMPLETE; up would delete it and create it again — previewed as stack %s", st.Name, csStack)
 				break
 			}
 			if err := d.recreate(ctx, existing); err != nil {
@@ -293,7 +298,7 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 	}
 	csName := "apgstack-" + d.now().UTC().Format("20060102T150405Z")
 	created, err := d.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
-		StackName: aws.String(st.Name), ChangeSetName: aws.String(csName), ChangeSetType: csType,
+		StackName: aws.String(csStack), ChangeSetName: aws.String(csName), ChangeSetType: csType,
 		TemplateBody: body, TemplateURL: url, Parameters: params, Capabilities: Capabilities,
 		Tags: stackTags(st), Description: aws.String("apgstack up"),
 	})
@@ -364,6 +369,13 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 	}
 	res.Action = map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "created", cfntypes.ChangeSetTypeUpdate: "updated"}[csType]
 	return res, nil
+}
+
+// dryRunStackName is the temporary stack a dry run previews a re-creation with: the name with a
+// suffix, within CloudFormation's 128 characters.
+func dryRunStackName(name string) string {
+	const suffix = "-apgstack-dry-run"
+	return name[:min(len(name), 128-len(suffix))] + suffix
 }
 
 // templateBucket is where a template too large to pass inline goes: the bootstrap bucket.
