@@ -144,6 +144,9 @@ func pgauditPattern() string {
 	return `(?i)^` + one + `(,` + one + `)*$`
 }
 
+// defaultSchemaParam is DBSchema's default, for stacks updated from the sample's parameters.
+const defaultSchemaParam = "app"
+
 func addDatabaseParameters(t *cft.Template) {
 	t.AddParameter(stackNameParam("ParentVPCStack", "Provide Stack name of parent VPC stack based on VPC-3AZs yaml template. Refer Cloudformation dashboard in AWS Console to get this."))
 	t.AddParameter(stackNameParam("ParentSSHBastionStack", "Provide Stack name of parent Amazon Linux bastion host stack based on VPC-SSH-Bastion yaml template. Refer Cloudformation dashboard in AWS Console to get this."))
@@ -170,7 +173,9 @@ func addDatabaseParameters(t *cft.Template) {
 		Description: "Optional. Specify S3 key for e.g. apgstack/bootstrap-lambda-<sum>.zip where the Lambda DB bootstrap zip is stored."})
 	// Role names are <schema>_owner, _rw, _ro and, for the multi-user rotation, <role>_clone:
 	// apgstack.MaxSchemaLength keeps them within PostgreSQL's 63-character identifiers.
-	t.AddParameter(&cft.Parameter{Name: "DBSchema", Type: "String",
+	// A default, so that a stack created from the sample (which had no DBSchema) updates with its
+	// previous parameters; apgstack always passes the configured schema.
+	t.AddParameter(&cft.Parameter{Name: "DBSchema", Type: "String", Default: defaultSchemaParam,
 		Description: "Application schema the bootstrap creates, with its roles <schema>_owner, <schema>_rw and <schema>_ro and their rotation identities <role>_clone (apgstack passes DBName in lower case unless configured)",
 		MinLength:   cft.Int(1), MaxLength: cft.Int(apgstack.MaxSchemaLength), AllowedPattern: ident,
 		ConstraintDescription: "Must start with a letter. Only numbers, letters, and _ accepted. max length " + strconv.Itoa(apgstack.MaxSchemaLength) + " characters"})

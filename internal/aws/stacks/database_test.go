@@ -937,3 +937,22 @@ func TestRotationLambdaNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseUpdatableFromSampleParameters: the parameters apgstack added to the sample's have
+// defaults, so a stack created from the sample updates with its previous parameter values.
+func TestDatabaseUpdatableFromSampleParameters(t *testing.T) {
+	tpl, err := databaseTemplate(bestpractice.Alarms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"DBSchema", "EngineLifecycleSupport", "PgauditLog", "TolerateBootstrapFailure", "LogsRetentionInDays"} {
+		p := tpl.Parameter(name)
+		if p == nil || p.Default == nil {
+			t.Errorf("%s: no default: %+v", name, p)
+			continue
+		}
+		if msg := violates(p, fmt.Sprint(p.Default)); msg != "" {
+			t.Errorf("%s: default %v violates its own constraints: %s", name, p.Default, msg)
+		}
+	}
+}
