@@ -114,6 +114,7 @@ func databaseTemplate(alarms []bestpractice.Alarm) (*cft.Template, error) {
 	addParameterGroups(t)
 	addSecrets(t)
 	addCluster(t)
+	keepAppSecretsWithCluster(t)
 	addInstances(t)
 	addAlarms(t, alarms)
 	if err := addEventSubscriptions(t); err != nil {

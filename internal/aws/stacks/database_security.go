@@ -71,12 +71,19 @@ func addKey(t *cft.Template) {
 	// Kept when the stack is deleted or the key replaced: the final snapshots are encrypted with
 	// it and stay restorable only while it exists.
 	k.DeletionPolicy, k.UpdateReplacePolicy = "Retain", "Retain"
-	// The alias goes with the stack so that the stack can be created again under the same name;
-	// the retained key keeps its description and tags.
-	t.AddResource(dbKeyAlias, "AWS::KMS::Alias", map[string]any{
-		"AliasName":   cft.Sub("alias/${AWS::StackName}-aurora"),
+	// The alias is retained with its key, so the retained key stays findable by name; the
+	// stack's UUID in the name lets a stack of the same name be created again. A rename
+	// replaces the alias and deletes the old one (UpdateReplacePolicy Delete).
+	a := t.AddResource(dbKeyAlias, "AWS::KMS::Alias", map[string]any{
+		"AliasName":   cft.Join("", "alias/", cft.Ref(cft.StackName), "-aurora-", stackUUIDPrefix()),
 		"TargetKeyId": cft.Ref(dbKey),
 	})
+	a.DeletionPolicy, a.UpdateReplacePolicy = "Retain", "Delete"
+}
+
+// stackUUIDPrefix is the first block of the stack id's UUID (8 hex digits).
+func stackUUIDPrefix() any {
+	return cft.Select(0, cft.Split("-", cft.Select(2, cft.Split("/", cft.Ref(cft.StackId)))))
 }
 
 func addTopic(t *cft.Template) {

@@ -956,3 +956,30 @@ func TestDatabaseUpdatableFromSampleParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseSecretsProtectedWithCluster: every secret's deletion protection lasts as long as the
+// cluster — the cluster refers to each resource policy, so CloudFormation deletes the policies
+// only after the cluster — and the KMS alias is retained with its key.
+func TestDatabaseSecretsProtectedWithCluster(t *testing.T) {
+	with := explainDB(t, dbCase{"dev", "dev", true, false})
+	without := explainDB(t, dbCase{"test", "test", false, false})
+	c := with.Resource(dbCluster)
+	var want []any
+	for _, s := range appSecrets() {
+		want = append(want, cft.Ref(policyID(s.Logical)))
+	}
+	if got := c.Metadata["apgstack"].(map[string]any)["SecretsProtectedUntilDeleted"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("cluster refers to %v, want the three application secrets' policies %v", got, want)
+	}
+	if !strings.Contains(fmt.Sprint(c.Properties["MasterUserPassword"]), policyID(dbMasterSecret)) {
+		t.Errorf("the cluster must refer to the master secret's policy %s", policyID(dbMasterSecret))
+	}
+	if m := without.Resource(dbCluster).Metadata["apgstack"].(map[string]any); m["SecretsProtectedUntilDeleted"] != nil {
+		t.Errorf("without the bootstrap the cluster refers to %v", m)
+	}
+	for _, e := range []*Effective{with, without} {
+		if a := e.Resource(dbKeyAlias); a == nil || a.DeletionPolicy != "Retain" {
+			t.Errorf("the KMS alias must be retained with its key: %+v", a)
+		}
+	}
+}
