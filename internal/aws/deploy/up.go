@@ -50,6 +50,9 @@ type UpOptions struct {
 	// Bootstrap packages the bootstrap Lambda; nil means the zip is already where the database
 	// stack's parameters say.
 	Bootstrap Packager
+	// AssetsBucket (EnsureAssetsBucket) takes templates over the inline limit, and the
+	// bootstrap Lambda's zip when the configuration names no bucket of its own.
+	AssetsBucket string
 }
 
 // StackResult is what Up did with one stack.
@@ -85,6 +88,9 @@ func (d *Deployer) Up(ctx context.Context, list []*stacks.Stack, o UpOptions) (*
 		refs = append(refs, StackRef{Kind: st.Kind, Name: st.Name})
 		if st.Kind == stacks.Database {
 			var err error
+			if param(st, stacks.ParamBootstrapBucket) == "" && o.AssetsBucket != "" && o.Bootstrap != nil {
+				st = withParam(st, stacks.ParamBootstrapBucket, o.AssetsBucket)
+			}
 			if st, err = d.bootstrapZip(ctx, st, o); err != nil {
 				return res, err
 			}
@@ -242,7 +248,7 @@ func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket 
 				return aws.String(c.String()), nil, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates: set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, d.Region)
+		return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates: let `apgstack up` create its assets bucket, or set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, d.Region)
 	}
 	sum := sha256.Sum256(b)
 	key := fmt.Sprintf("apgstack/templates/%s-%s.yaml", st.Name, hex.EncodeToString(sum[:8]))
@@ -288,7 +294,7 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 			csType = cfntypes.ChangeSetTypeUpdate
 		}
 	}
-	body, url, err := d.templateSource(ctx, st, d.templateBucket(st), o.DryRun)
+	body, url, err := d.templateSource(ctx, st, d.templateBucket(st, o), o.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -378,9 +384,13 @@ func dryRunStackName(name string) string {
 	return name[:min(len(name), 128-len(suffix))] + suffix
 }
 
-// templateBucket is where a template too large to pass inline goes: the bootstrap bucket.
-func (d *Deployer) templateBucket(st *stacks.Stack) string {
-	return param(st, stacks.ParamBootstrapBucket)
+// templateBucket is where a template too large to pass inline goes: the bootstrap bucket, else
+// the assets bucket.
+func (d *Deployer) templateBucket(st *stacks.Stack, o UpOptions) string {
+	if b := param(st, stacks.ParamBootstrapBucket); b != "" {
+		return b
+	}
+	return o.AssetsBucket
 }
 
 // recreate deletes a stack left in ROLLBACK_COMPLETE (a failed first create, holding nothing)

@@ -64,26 +64,30 @@ type Fake struct {
 	byName     map[string]string // live stack name -> ID
 	changeSets map[string]*changeSet
 	buckets    map[string]map[string][]byte
-	clusters   map[string]*cluster
-	snapshots  []*snapshot
-	failures   map[string]string // stack/logicalID -> failure reason
-	secrets    map[string]string // ARN -> SecretString
-	rotations  []Rotation
+	// bucketConfig holds each bucket's subresources (encryption, versioning, policy, ...) as
+	// the client sent them.
+	bucketConfig map[string]map[string]string
+	clusters     map[string]*cluster
+	snapshots    []*snapshot
+	failures     map[string]string // stack/logicalID -> failure reason
+	secrets      map[string]string // ARN -> SecretString
+	rotations    []Rotation
 }
 
 // New starts a fake and stops it when the test ends.
 func New(t testing.TB) *Fake {
 	f := &Fake{
-		Account:    "123456789012",
-		Region:     "eu-west-1",
-		clock:      time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		stacks:     map[string]*stack{},
-		byName:     map[string]string{},
-		changeSets: map[string]*changeSet{},
-		buckets:    map[string]map[string][]byte{},
-		clusters:   map[string]*cluster{},
-		failures:   map[string]string{},
-		secrets:    map[string]string{},
+		Account:      "123456789012",
+		Region:       "eu-west-1",
+		clock:        time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		stacks:       map[string]*stack{},
+		byName:       map[string]string{},
+		changeSets:   map[string]*changeSet{},
+		buckets:      map[string]map[string][]byte{},
+		bucketConfig: map[string]map[string]string{},
+		clusters:     map[string]*cluster{},
+		failures:     map[string]string{},
+		secrets:      map[string]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
@@ -127,6 +131,15 @@ func (f *Fake) AddBucket(name string) {
 	if f.buckets[name] == nil {
 		f.buckets[name] = map[string][]byte{}
 	}
+}
+
+// BucketConfig returns a bucket's subresource as the client sent it (the request body): one of
+// publicAccessBlock, encryption, versioning, policy, lifecycle, ownershipControls.
+func (f *Fake) BucketConfig(bucket, subresource string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.bucketConfig[bucket][subresource]
+	return v, ok
 }
 
 // Object returns an object's bytes and whether it exists.

@@ -14,8 +14,6 @@ func (f *Fake) serveS3(w http.ResponseWriter, r *http.Request) {
 	// Path style: /bucket/key.
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(p, "/")
-	action := map[string]string{http.MethodPut: "PutObject", http.MethodHead: "HeadObject", http.MethodGet: "GetObject"}[r.Method]
-	f.record(Call{Service: "s3", Action: action, Form: url.Values{"Bucket": {bucket}, "Key": {key}}})
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -24,6 +22,12 @@ func (f *Fake) serveS3(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
 		body = unchunk(body)
 	}
+	if key == "" {
+		f.serveBucket(w, r, bucket, body)
+		return
+	}
+	action := map[string]string{http.MethodPut: "PutObject", http.MethodHead: "HeadObject", http.MethodGet: "GetObject"}[r.Method]
+	f.record(Call{Service: "s3", Action: action, Form: url.Values{"Bucket": {bucket}, "Key": {key}}})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	objs, ok := f.buckets[bucket]
@@ -96,4 +100,60 @@ func (f *Fake) objectFromURL(raw string) ([]byte, bool) {
 	}
 	b, ok := f.buckets[bucket][key]
 	return b, ok
+}
+
+// bucketSubresources are the bucket-level PUTs the fake keeps, by query parameter.
+var bucketSubresources = map[string]string{
+	"publicAccessBlock": "PutPublicAccessBlock", "encryption": "PutBucketEncryption", "versioning": "PutBucketVersioning",
+	"policy": "PutBucketPolicy", "lifecycle": "PutBucketLifecycleConfiguration", "ownershipControls": "PutBucketOwnershipControls",
+}
+
+// serveBucket answers bucket-level requests: HeadBucket, CreateBucket and the configuration PUTs.
+// The fake's account owns every bucket it knows; ExpectedBucketOwner of another account is
+// refused as S3 refuses it (403).
+func (f *Fake) serveBucket(w http.ResponseWriter, r *http.Request, bucket string, body []byte) {
+	sub := ""
+	for q := range r.URL.Query() {
+		if _, ok := bucketSubresources[q]; ok {
+			sub = q
+		}
+	}
+	action := map[string]string{http.MethodHead: "HeadBucket", http.MethodPut: "CreateBucket"}[r.Method]
+	if sub != "" {
+		action = bucketSubresources[sub]
+	}
+	f.record(Call{Service: "s3", Action: action, Form: url.Values{"Bucket": {bucket}}})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, exists := f.buckets[bucket]
+	if owner := r.Header.Get("X-Amz-Expected-Bucket-Owner"); exists && owner != "" && owner != f.Account {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	switch {
+	case action == "HeadBucket" && exists:
+		w.WriteHeader(http.StatusOK)
+	case action == "HeadBucket":
+		w.WriteHeader(http.StatusNotFound)
+	case action == "CreateBucket" && exists:
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusConflict)
+		el("Error", tx("Code", "BucketAlreadyOwnedByYou"), tx("Message", "Your previous request to create the named bucket succeeded and you already own it.")).write(w)
+	case action == "CreateBucket":
+		f.buckets[bucket] = map[string][]byte{}
+		f.bucketConfig[bucket] = map[string]string{}
+		w.WriteHeader(http.StatusOK)
+	case !exists:
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusNotFound)
+		el("Error", tx("Code", "NoSuchBucket"), tx("Message", "The specified bucket does not exist"), tx("BucketName", bucket)).write(w)
+	case r.Method == http.MethodPut:
+		if f.bucketConfig[bucket] == nil {
+			f.bucketConfig[bucket] = map[string]string{}
+		}
+		f.bucketConfig[bucket][sub] = string(body)
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
 }
