@@ -191,11 +191,9 @@ func addEventSubscriptions(t *cft.Template) error {
 	return nil
 }
 
-// Managed policies: only the two AWS made for exactly these jobs (see the allow-list test).
-const (
-	managedPolicyEnhancedMonitoring = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-	managedPolicyLambdaVPC          = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-)
+// The one AWS managed policy, made for exactly this job (see the allow-list test); the bootstrap
+// function's network access is a customer-managed policy (database_bootstrap_access.go).
+const managedPolicyEnhancedMonitoring = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 // Bootstrap function settings: the bootstrap retries authentication with back-off, well within
 // the timeout; CloudFormation gives up on the custom resource a little after the function would.
@@ -206,6 +204,7 @@ const (
 )
 
 func addBootstrap(t *cft.Template) {
+	addBootstrapVPCAccess(t)
 	secrets := []any{cft.Ref(dbMasterSecret)}
 	for _, s := range appSecrets() {
 		secrets = append(secrets, cft.Ref(s.Logical))
@@ -214,7 +213,7 @@ func addBootstrap(t *cft.Template) {
 		"AssumeRolePolicyDocument": iamPolicy(map[string]any{
 			"Effect": "Allow", "Principal": map[string]any{"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}),
 		"Path":              "/",
-		"ManagedPolicyArns": []any{cft.Sub(managedPolicyLambdaVPC)},
+		"ManagedPolicyArns": []any{cft.Ref(dbBootstrapVPCAccess)},
 		"Policies": []any{map[string]any{
 			"PolicyName": "bootstrap",
 			"PolicyDocument": iamPolicy(

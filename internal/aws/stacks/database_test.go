@@ -310,7 +310,7 @@ func TestDatabaseSnapshotRestore(t *testing.T) {
 		"AppReadWriteSecret", "AppReadWriteSecretAttachment", "AppReadWriteSecretResourcePolicy", "AppReadWriteSecretRotationSchedule",
 		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotated", "AuroraSecretRotationGate", "AuroraSecretRotationSchedule",
 		"DBBootStrapLambdaFn", "DBBootStrapLambdaFnTrigger", "DBBootStrapLambdaLogGroup", "DBBootStrapLambdaRole",
-		"SecretAuroraClusterAttachment",
+		"DBBootStrapLambdaVPCAccessPolicy", "SecretAuroraClusterAttachment",
 	}
 	sort.Strings(gone)
 	if !reflect.DeepEqual(gone, want) {
@@ -753,10 +753,36 @@ func violates(p *cft.Parameter, v string) string {
 }
 
 // allowedManagedPolicies are the only AWS managed policies the stack attaches, each made by AWS
-// for exactly the job its role does.
+// for exactly the job its role does; customer-managed policies of the template are checked like
+// inline ones.
 var allowedManagedPolicies = map[string]string{
 	managedPolicyEnhancedMonitoring: "RDS enhanced monitoring: publish OS metrics to the RDSOSMetrics log group only",
-	managedPolicyLambdaVPC:          "a Lambda in a VPC: manage its network interfaces and write its logs",
+}
+
+// wildcardAllowed: EC2's Describe calls take no resource-level permissions, and the ids of the
+// network interfaces Lambda creates are Lambda's to choose.
+func wildcardAllowed(s map[string]any) bool {
+	actions, _ := s["Action"].([]any)
+	if a, ok := s["Action"].(string); ok {
+		actions = []any{a}
+	}
+	describeOnly := len(actions) > 0
+	for _, a := range actions {
+		describeOnly = describeOnly && strings.HasPrefix(str(a), "ec2:Describe")
+	}
+	if describeOnly {
+		return true
+	}
+	list, ok := s["Resource"].([]any)
+	if !ok {
+		list = []any{s["Resource"]}
+	}
+	for _, e := range list {
+		if strings.Contains(fmt.Sprint(e), "*") && !strings.Contains(fmt.Sprint(e), ":network-interface/*") {
+			return false
+		}
+	}
+	return true
 }
 
 // policyProblems lists every IAM policy statement that does not name its actions and resources,
@@ -810,7 +836,10 @@ func policyProblems(tpl *cft.Template) []string {
 		case "AWS::IAM::Role":
 			principals(where+" trust", r.Properties["AssumeRolePolicyDocument"])
 			for _, arn := range r.Properties["ManagedPolicyArns"].([]any) {
-				_, arg, _ := cft.Intrinsic(arn)
+				fn, arg, _ := cft.Intrinsic(arn)
+				if p := tpl.Resource(str(arg)); fn == "Ref" && p != nil && p.Type == "AWS::IAM::ManagedPolicy" {
+					continue
+				}
 				if _, ok := allowedManagedPolicies[str(arg)]; !ok {
 					problems = append(problems, fmt.Sprintf("%s: managed policy %v is not on the allow-list", where, arn))
 				}
@@ -824,6 +853,15 @@ func policyProblems(tpl *cft.Template) []string {
 					if s["Resource"] == nil || wild(s["Resource"]) {
 						problems = append(problems, fmt.Sprintf("%s: resource %v is not named", where, s["Resource"]))
 					}
+				}
+			}
+		case "AWS::IAM::ManagedPolicy":
+			for _, s := range statements(r.Properties["PolicyDocument"]) {
+				if s["Action"] == nil || strings.Contains(fmt.Sprint(s["Action"]), "*") {
+					problems = append(problems, fmt.Sprintf("%s: action %v is not named", where, s["Action"]))
+				}
+				if s["Resource"] == nil || wild(s["Resource"]) && !wildcardAllowed(s) {
+					problems = append(problems, fmt.Sprintf("%s: resource %v is not named", where, s["Resource"]))
 				}
 			}
 		case "AWS::KMS::Key":
@@ -842,7 +880,7 @@ func TestDatabasePolicies(t *testing.T) {
 	for _, p := range policyProblems(tpl) {
 		t.Error(p)
 	}
-	for _, typ := range []string{"AWS::IAM::Role", "AWS::KMS::Key", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy"} {
+	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::KMS::Key", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy"} {
 		if len(tpl.ResourcesOfType(typ)) == 0 {
 			t.Errorf("no %s checked", typ)
 		}
