@@ -689,13 +689,23 @@ func TestFakeLargeTemplateGoesThroughS3(t *testing.T) {
 	if c := h3.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateBody"), "{") || len(c.Get("TemplateBody")) > MaxTemplateBody {
 		t.Errorf("template body %d bytes starting %q", len(c.Get("TemplateBody")), c.Get("TemplateBody")[:10])
 	}
-	// Without a bucket, and too large even as JSON, it fails clearly before any change set.
+	// Without a bucket, and too large even as JSON, it goes to the account's assets bucket,
+	// created after confirmation; declined, it fails clearly before any change set.
 	h2 := newFakeHarness(t)
 	list = testStacks(false)
 	list[0].Template.Description = strings.Repeat("x", 60000)
-	_, err = h2.up(t, list, UpOptions{})
-	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") {
-		t.Errorf("err = %v", err)
+	h2.answer = errors.New("cancelled")
+	_, err = h2.up(t, list[:1], UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") || len(h2.f.CallsOf("CreateChangeSet")) != 0 {
+		t.Errorf("declined: err = %v", err)
+	}
+	h2.answer = nil
+	if _, err := h2.up(t, list[:1], UpOptions{}); err != nil {
+		t.Fatalf("up with the assets bucket: %v", err)
+	}
+	assets := AssetsBucketName(h2.f.Account, h2.f.Region)
+	if u := h2.f.CallsOf("CreateChangeSet")[0].Form.Get("TemplateURL"); !strings.Contains(u, assets) {
+		t.Errorf("template URL %q, want the assets bucket %s", u, assets)
 	}
 }
 

@@ -229,6 +229,10 @@ func (d *Deployer) put(ctx context.Context, bucket, key, contentType string, bod
 	return nil
 }
 
+// errNoPreview: a dry run cannot show the change set of a template that would go to an assets
+// bucket not created yet.
+var errNoPreview = errors.New("no preview")
+
 // templateSource is the template inline, or uploaded to S3 when it is over the inline limit.
 func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket string, dryRun bool) (body, url *string, err error) {
 	b, err := st.Template.YAML()
@@ -248,7 +252,15 @@ func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket 
 				return aws.String(c.String()), nil, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates: let `apgstack up` create its assets bucket, or set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, d.Region)
+		// The account's assets bucket takes it, created after confirmation when missing.
+		ab, err := d.EnsureAssetsBucket(ctx, dryRun)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates, and the assets bucket is not available (%w): set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, err, d.Region)
+		}
+		if ab.Missing {
+			return nil, nil, errNoPreview
+		}
+		bucket = ab.Name
 	}
 	sum := sha256.Sum256(b)
 	key := fmt.Sprintf("apgstack/templates/%s-%s.yaml", st.Name, hex.EncodeToString(sum[:8]))
@@ -295,6 +307,11 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		}
 	}
 	body, url, err := d.templateSource(ctx, st, d.templateBucket(st, o), o.DryRun)
+	if errors.Is(err, errNoPreview) {
+		d.msg("%s: the template goes to the assets bucket, which up would create first: no change set to preview", st.Name)
+		res.Action = "dry-run"
+		return res, nil
+	}
 	if err != nil {
 		return nil, err
 	}
