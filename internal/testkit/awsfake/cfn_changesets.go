@@ -217,7 +217,8 @@ func (f *Fake) executeChangeSet(form url.Values) ([]x, *apiError) {
 			delete(f.changeSets, arn)
 		}
 	}
-	op := &operation{kind: cs.typ, phase: "run", prevBody: s.body, prevTpl: s.tpl, prevParam: s.params}
+	op := &operation{kind: cs.typ, phase: "run", prevBody: s.body, prevTpl: s.tpl, prevParam: s.params,
+		started: map[string]bool{}, finished: map[string]bool{}}
 	op.prevRes = append(op.prevRes, s.resources...)
 	defs := expand(cs.tpl, f.pseudo(s, cs.params))
 	for _, c := range cs.changes {

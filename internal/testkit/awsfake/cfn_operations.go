@@ -118,16 +118,20 @@ type task struct {
 }
 
 type operation struct {
-	kind      string // CREATE, UPDATE, DELETE
-	tasks     []task
-	cleanup   []task
-	k         int
-	phase     string // run, cleanup, rollback
-	done      []task // finished tasks, for rollback
-	prevBody  string
-	prevTpl   *cft.Template
-	prevParam map[string]string
-	prevRes   []*resource
+	kind    string // CREATE, UPDATE, DELETE
+	tasks   []task
+	cleanup []task
+	// started and finished are tasks by logical id; running are those under way.
+	started, finished map[string]bool
+	running           []task
+	phase             string // run, cleanup, rollback
+	// failReason fails a deletion before it deletes anything (an export still imported).
+	failReason string
+	done       []task // finished tasks, for rollback
+	prevBody   string
+	prevTpl    *cft.Template
+	prevParam  map[string]string
+	prevRes    []*resource
 }
 
 var verbs = map[string][3]string{ // action -> in progress, complete, failed
@@ -148,41 +152,59 @@ func (f *Fake) advance(s *stack) {
 			f.deleteStep(s)
 			return
 		}
-		if op.k < len(op.tasks) {
-			f.startTask(s, op.tasks[op.k])
-		}
-		if op.k >= 1 {
-			t := op.tasks[op.k-1]
+		// What was under way finishes together: independent resources progress in parallel.
+		running := op.running
+		op.running = nil
+		for i, t := range running {
 			reason, fail := f.failures[s.name+"/"+t.def.logical]
 			if !fail && t.def.typ == "AWS::CloudFormation::Stack" && t.action == "Add" {
 				reason, fail = f.nestedFailure(s, t)
 			}
-			if fail {
-				delete(f.failures, s.name+"/"+t.def.logical)
-				f.event(s, t.def.logical, t.def.typ, s.physical(t.def), verbs[t.action][2], reason)
-				if op.k < len(op.tasks) {
-					n := op.tasks[op.k]
-					cancelled := "Resource creation cancelled"
-					if n.action == "Modify" {
-						cancelled = "Resource update cancelled"
-					}
-					f.event(s, n.def.logical, n.def.typ, s.physical(n.def), verbs[n.action][2], cancelled)
-					op.done = append(op.done, n)
-				}
+			if !fail {
+				f.finishTask(s, t)
 				op.done = append(op.done, t)
-				op.phase = "rollback"
-				if op.kind == "CREATE" {
-					f.stackEvent(s, "ROLLBACK_IN_PROGRESS", fmt.Sprintf("The following resource(s) failed to create: [%s]. Rollback requested by user.", t.def.logical))
-				} else {
-					f.stackEvent(s, "UPDATE_ROLLBACK_IN_PROGRESS", fmt.Sprintf("The following resource(s) failed to update: [%s].", t.def.logical))
-				}
-				return
+				op.finished[t.def.logical] = true
+				continue
 			}
-			f.finishTask(s, t)
+			delete(f.failures, s.name+"/"+t.def.logical)
+			f.event(s, t.def.logical, t.def.typ, s.physical(t.def), verbs[t.action][2], reason)
+			for _, n := range running[i+1:] {
+				cancelled := "Resource creation cancelled"
+				if n.action == "Modify" {
+					cancelled = "Resource update cancelled"
+				}
+				f.event(s, n.def.logical, n.def.typ, s.physical(n.def), verbs[n.action][2], cancelled)
+				op.done = append(op.done, n)
+			}
 			op.done = append(op.done, t)
+			op.phase = "rollback"
+			if op.kind == "CREATE" {
+				f.stackEvent(s, "ROLLBACK_IN_PROGRESS", fmt.Sprintf("The following resource(s) failed to create: [%s]. Rollback requested by user.", t.def.logical))
+			} else {
+				f.stackEvent(s, "UPDATE_ROLLBACK_IN_PROGRESS", fmt.Sprintf("The following resource(s) failed to update: [%s].", t.def.logical))
+			}
+			return
 		}
-		op.k++
-		if op.k > len(op.tasks) || len(op.tasks) == 0 {
+		// Then every task whose dependencies in this operation are done starts.
+		inOp := map[string]bool{}
+		for _, t := range op.tasks {
+			inOp[t.def.logical] = true
+		}
+		for _, t := range op.tasks {
+			if op.started[t.def.logical] {
+				continue
+			}
+			ready := true
+			for _, d := range t.def.deps {
+				ready = ready && (!inOp[d] || op.finished[d])
+			}
+			if ready {
+				op.started[t.def.logical] = true
+				f.startTask(s, t)
+				op.running = append(op.running, t)
+			}
+		}
+		if len(op.running) == 0 {
 			if len(op.cleanup) > 0 {
 				op.phase = "cleanup"
 				f.stackEvent(s, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "")
@@ -271,6 +293,11 @@ func (f *Fake) complete(s *stack) {
 
 // deleteStep deletes one resource (last created first), then the stack.
 func (f *Fake) deleteStep(s *stack) {
+	if s.op.failReason != "" {
+		f.stackEvent(s, "DELETE_FAILED", s.op.failReason)
+		s.op = nil
+		return
+	}
 	if len(s.resources) == 0 {
 		s.op = nil
 		f.stackEvent(s, "DELETE_COMPLETE", "")

@@ -3,7 +3,9 @@ package awsfake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,12 +44,27 @@ func expand(t *cft.Template, params map[string]string) []resDef {
 	if ev, err := t.Evaluate(params); err == nil {
 		resources = ev.Active()
 	}
+	names := map[string]bool{}
+	for _, r := range resources {
+		names[r.Name] = true
+	}
 	for _, r := range resources {
 		b, _ := json.Marshal(r.Properties)
 		d := resDef{logical: r.Name, typ: r.Type, props: string(b), deletionPolicy: r.DeletionPolicy, raw: r.Properties}
 		for name := range paramNames {
 			if strings.Contains(d.props, `"Ref":"`+name+`"`) || strings.Contains(d.props, "${"+name+"}") {
 				d.refs = append(d.refs, name)
+			}
+		}
+		meta, _ := json.Marshal(r.Metadata)
+		for _, other := range slices.Sorted(maps.Keys(names)) {
+			mentioned := slices.Contains(r.DependsOn, other)
+			for _, text := range []string{d.props, string(meta)} {
+				mentioned = mentioned || strings.Contains(text, `"Ref":"`+other+`"`) || strings.Contains(text, `"Fn::GetAtt":["`+other+`"`) ||
+					strings.Contains(text, `"Fn::GetAtt":"`+other+`.`) || strings.Contains(text, "${"+other+"}") || strings.Contains(text, "${"+other+".")
+			}
+			if mentioned && other != r.Name {
+				d.deps = append(d.deps, other)
 			}
 		}
 		out = append(out, d)
@@ -127,6 +144,18 @@ func (f *Fake) imports(s *stack, tpl *cft.Template, params map[string]string) []
 }
 
 // resolve evaluates the intrinsics the fake understands to a string.
+// condition evaluates a template condition for the stack's parameters, as CloudFormation does.
+func (f *Fake) condition(s *stack, params map[string]string, name string) bool {
+	if s.tpl == nil {
+		return false
+	}
+	ev, err := s.tpl.Evaluate(params)
+	if err != nil {
+		return false
+	}
+	return ev.Conditions[name]
+}
+
 func (f *Fake) resolve(s *stack, params map[string]string, v any) string {
 	vars := func(name string) string {
 		switch name {
@@ -174,6 +203,9 @@ func (f *Fake) resolve(s *stack, params map[string]string, v any) string {
 		}
 		switch name {
 		case "Ref":
+			if arg == cft.NoValueName {
+				return ""
+			}
 			return vars(fmt.Sprint(arg))
 		case "Fn::Sub":
 			str, local := "", map[string]any{}
@@ -218,7 +250,15 @@ func (f *Fake) resolve(s *stack, params map[string]string, v any) string {
 			return f.exports()[f.resolve(s, params, arg)][0]
 		case "Fn::If":
 			if a, ok := arg.([]any); ok && len(a) == 3 {
-				return f.resolve(s, params, a[1])
+				if f.condition(s, params, fmt.Sprint(a[0])) {
+					return f.resolve(s, params, a[1])
+				}
+				return f.resolve(s, params, a[2])
+			}
+		case "Fn::Split":
+			if a, ok := arg.([]any); ok && len(a) == 2 {
+				// Lists are comma-joined strings here.
+				return strings.Join(strings.Split(f.resolve(s, params, a[1]), fmt.Sprint(a[0])), ",")
 			}
 		case "Fn::Select":
 			if a, ok := arg.([]any); ok && len(a) == 2 {

@@ -65,6 +65,9 @@ type resDef struct {
 	logical, typ, props, deletionPolicy string
 	raw                                 map[string]any
 	refs                                []string
+	// deps are the resources of the template this one waits for: DependsOn, Ref, Fn::GetAtt and
+	// Fn::Sub references.
+	deps []string
 }
 
 func (f *Fake) now() time.Time {
@@ -275,6 +278,7 @@ func (f *Fake) deleteStack(form url.Values) ([]x, *apiError) {
 	if s == nil || s.deleted || s.status == "DELETE_IN_PROGRESS" {
 		return nil, nil // CloudFormation answers a delete of a missing stack with success
 	}
+	inUse := ""
 	for _, o := range s.outputs {
 		if o.export == "" {
 			continue
@@ -285,13 +289,14 @@ func (f *Fake) deleteStack(form url.Values) ([]x, *apiError) {
 				continue
 			}
 			for _, imp := range f.imports(other, other.tpl, other.params) {
-				if imp == o.export {
-					return nil, validation("Export %s cannot be deleted as it is in use by %s", o.export, other.name)
+				// CloudFormation accepts the request; the deletion then fails.
+				if imp == o.export && inUse == "" {
+					inUse = fmt.Sprintf("Export %s cannot be deleted as it is in use by %s", o.export, other.name)
 				}
 			}
 		}
 	}
-	s.op = &operation{kind: "DELETE", phase: "run"}
+	s.op = &operation{kind: "DELETE", phase: "run", failReason: inUse}
 	f.stackEvent(s, "DELETE_IN_PROGRESS", "User Initiated")
 	return nil, nil
 }
