@@ -90,3 +90,20 @@ func TestFakeEvaluatesFnIf(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeRealChangeBesideRoutineOnesIsAsked: a change the configuration made, among the
+// transform's routine ones, is not routine: up asks before applying the change set.
+func TestFakeRealChangeBesideRoutineOnesIsAsked(t *testing.T) {
+	h := newFakeHarness(t)
+	h.mustUp(t, testStacks(false))
+	h.questions = nil
+	list := testStacks(false)
+	list[2] = withParam(list[2], "DeletionProtection", "true")
+	res := h.mustUp(t, list)
+	if got := actionsOf(res); !equal(got, []string{"apg-net:unchanged", "apg-bastion:unchanged", "apg-db:updated"}) {
+		t.Errorf("actions = %v", got)
+	}
+	if Routine(res.Stacks[2].Changes) || len(h.questions) != 1 || !strings.Contains(h.questions[0], "Update stack apg-db") {
+		t.Errorf("changes %+v, questions %q: want the update asked", res.Stacks[2].Changes, h.questions)
+	}
+}

@@ -244,20 +244,30 @@ func TestFakeNoChangeRerun(t *testing.T) {
 	h.questions = nil
 	h.log.Reset()
 
+	// The database stack carries the Secrets Manager transform: as on CloudFormation, its change
+	// set is never empty (the rotation stacks and their schedules); up shows what it holds and
+	// applies it without asking.
 	res := h.mustUp(t, testStacks(false))
-	if got, want := actionsOf(res), []string{"apg-net:unchanged", "apg-bastion:unchanged", "apg-db:unchanged"}; !equal(got, want) {
+	if got, want := actionsOf(res), []string{"apg-net:unchanged", "apg-bastion:unchanged", "apg-db:refreshed"}; !equal(got, want) {
 		t.Fatalf("actions = %v, want %v", got, want)
 	}
-	if n := len(h.f.CallsOf("ExecuteChangeSet")); n != executed {
-		t.Errorf("ExecuteChangeSet called again (%d -> %d)", executed, n)
+	if n := len(h.f.CallsOf("ExecuteChangeSet")); n != executed+1 {
+		t.Errorf("ExecuteChangeSet calls %d -> %d, want the database's routine change set executed", executed, n)
+	}
+	db := res.Stacks[2].Changes
+	if len(db) != 2 || !Routine(db) || db[0].Type != "AWS::CloudFormation::Stack" || db[1].LogicalID != "SecretRotationSchedule" {
+		t.Errorf("database changes = %+v, want the rotation stack and its schedule, routine", db)
+	}
+	if !strings.Contains(h.log.String(), "nothing in the configuration changed") {
+		t.Errorf("log does not explain the routine changes:\n%s", h.log)
 	}
 	for _, c := range h.f.CallsOf("CreateChangeSet")[3:] {
 		if c.Form.Get("ChangeSetType") != "UPDATE" {
 			t.Errorf("re-run change set type %q", c.Form.Get("ChangeSetType"))
 		}
 	}
-	if n := len(h.f.CallsOf("DeleteChangeSet")); n != 3 {
-		t.Errorf("DeleteChangeSet calls = %d, want 3 (the empty change sets)", n)
+	if n := len(h.f.CallsOf("DeleteChangeSet")); n != 2 {
+		t.Errorf("DeleteChangeSet calls = %d, want 2 (the empty change sets)", n)
 	}
 	if n := len(h.f.CallsOf("PutObject")); n != 1 {
 		t.Errorf("PutObject calls = %d, want 1 (the zip was already there)", n)
@@ -276,7 +286,7 @@ func TestFakeUpdate(t *testing.T) {
 	h.mustUp(t, testStacks(false))
 	h.log.Reset()
 	res := h.mustUp(t, testStacks(true))
-	if got, want := actionsOf(res), []string{"apg-net:updated", "apg-bastion:unchanged", "apg-db:unchanged"}; !equal(got, want) {
+	if got, want := actionsOf(res), []string{"apg-net:updated", "apg-bastion:unchanged", "apg-db:refreshed"}; !equal(got, want) {
 		t.Fatalf("actions = %v, want %v", got, want)
 	}
 	ch := res.Stacks[0].Changes
@@ -502,7 +512,7 @@ func TestFakeDryRunLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run", "apg-bastion:unchanged", "apg-db:unchanged"}) {
+	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run", "apg-bastion:unchanged", "apg-db:dry-run"}) {
 		t.Errorf("actions = %v", got)
 	}
 	if !strings.Contains(h.log.String(), "SubnetBPrivate") {

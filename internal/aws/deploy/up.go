@@ -59,7 +59,7 @@ type UpOptions struct {
 type StackResult struct {
 	Kind    string           `json:"kind"`
 	Name    string           `json:"name"`
-	Action  string           `json:"action"` // created, updated, unchanged, dry-run
+	Action  string           `json:"action"` // created, updated, refreshed (routine changes only), unchanged, dry-run
 	Status  string           `json:"status"`
 	Changes []ResourceChange `json:"changes,omitempty"`
 }
@@ -70,6 +70,9 @@ type ResourceChange struct {
 	LogicalID   string `json:"logicalResourceId"`
 	Type        string `json:"resourceType"`
 	Replacement string `json:"replacement,omitempty"`
+	// Routine is a change no edit caused: CloudFormation's own update of a nested stack, or a
+	// value that follows one (changes.go).
+	Routine bool `json:"routine,omitempty"`
 }
 
 // UpResult is the outcome of Up.
@@ -361,16 +364,23 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return nil, fmt.Errorf("change set for %s failed: %s", st.Name, reason)
 	}
 	res.Changes = changesOf(cs)
+	routine := csType == cfntypes.ChangeSetTypeUpdate && Routine(res.Changes)
 	d.printChanges(st, csType, res.Changes)
+	if routine {
+		fmt.Fprintln(d.Out, routineNote(len(res.Changes)))
+		d.msg("%s: no changes from the configuration; the %d changes CloudFormation lists are the Secrets Manager transform's routine ones, applied without asking", st.Name, len(res.Changes))
+	}
 	if o.DryRun {
 		discard()
 		res.Action = "dry-run"
 		return res, nil
 	}
 	verb := map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "Create", cfntypes.ChangeSetTypeUpdate: "Update"}[csType]
-	if err := d.confirm(fmt.Sprintf("%s stack %s in %s with these %d changes?", verb, st.Name, d.Region, len(res.Changes))); err != nil {
-		discard()
-		return nil, err
+	if !routine {
+		if err := d.confirm(fmt.Sprintf("%s stack %s in %s with these %d changes?", verb, st.Name, d.Region, len(res.Changes))); err != nil {
+			discard()
+			return nil, err
+		}
 	}
 	w, err := d.newWatcher(ctx, stackID, st.Name)
 	if err != nil {
@@ -391,6 +401,9 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return res, w.failure(ctx, status)
 	}
 	res.Action = map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "created", cfntypes.ChangeSetTypeUpdate: "updated"}[csType]
+	if routine {
+		res.Action = "refreshed"
+	}
 	return res, nil
 }
 
@@ -487,19 +500,6 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) (*cloudf
 			return nil, &InterruptedError{Stack: stack, Status: "change set " + string(all.Status), Resume: "run `apgstack up --target aws` again", Err: err}
 		}
 	}
-}
-
-func changesOf(cs *cloudformation.DescribeChangeSetOutput) []ResourceChange {
-	var out []ResourceChange
-	for _, c := range cs.Changes {
-		rc := c.ResourceChange
-		if rc == nil {
-			continue
-		}
-		out = append(out, ResourceChange{Action: string(rc.Action), LogicalID: aws.ToString(rc.LogicalResourceId),
-			Type: aws.ToString(rc.ResourceType), Replacement: string(rc.Replacement)})
-	}
-	return out
 }
 
 func (d *Deployer) printChanges(st *stacks.Stack, typ cfntypes.ChangeSetType, changes []ResourceChange) {

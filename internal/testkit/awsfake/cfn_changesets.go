@@ -140,12 +140,28 @@ func (f *Fake) computeChanges(cs *changeSet) {
 			case r.typ != d.typ:
 				cs.changes = append(cs.changes, change{action: "Modify", logical: d.logical, typ: d.typ, physical: r.physical, replacement: "True"})
 			default:
-				modified := r.props != d.props
-				for _, p := range d.refs {
-					modified = modified || changedParams[p]
+				source := ""
+				if r.props != d.props {
+					source = "DirectModification"
 				}
-				if modified {
-					cs.changes = append(cs.changes, change{action: "Modify", logical: d.logical, typ: d.typ, physical: r.physical, replacement: "False"})
+				for _, p := range d.refs {
+					if changedParams[p] && source == "" {
+						source = "ParameterReference"
+					}
+				}
+				switch {
+				case source != "":
+					cs.changes = append(cs.changes, change{action: "Modify", logical: d.logical, typ: d.typ, physical: r.physical, replacement: "False", source: source})
+				case d.transformed:
+					// The Secrets Manager transform's rotation applications are nested stacks,
+					// which CloudFormation updates on every update of the stack, and their
+					// schedules follow the nested stacks' outputs: never "no changes".
+					cs.changes = append(cs.changes, change{action: "Modify", logical: d.logical, typ: d.typ, physical: r.physical, replacement: "False", source: "Automatic"})
+					sched := strings.TrimSuffix(d.logical, "RotationApplication")
+					if sr := s.resource(sched); sr != nil {
+						cs.changes = append(cs.changes, change{action: "Modify", logical: sched, typ: sr.typ, physical: sr.physical, replacement: "Conditional",
+							source: "ResourceAttribute", causing: d.logical + ".Outputs.RotationLambdaARN"})
+					}
 				}
 			}
 		}
@@ -187,6 +203,17 @@ func (f *Fake) describeChangeSet(form url.Values) ([]x, *apiError) {
 		}
 		if c.replacement != "" {
 			rc = append(rc, tx("Replacement", c.replacement))
+		}
+		if c.source != "" {
+			evaluation := "Static"
+			if c.source == "ResourceAttribute" {
+				evaluation = "Dynamic"
+			}
+			detail := []x{tx("ChangeSource", c.source), tx("Evaluation", evaluation), el("Target", tx("Attribute", "Properties"))}
+			if c.causing != "" {
+				detail = append(detail, tx("CausingEntity", c.causing))
+			}
+			rc = append(rc, members("Details", "member", []x{el("", detail...)}))
 		}
 		changes = append(changes, el("", tx("Type", "Resource"), el("ResourceChange", rc...)))
 	}

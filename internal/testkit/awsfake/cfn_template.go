@@ -69,7 +69,7 @@ func expand(t *cft.Template, params map[string]string) []resDef {
 		}
 		out = append(out, d)
 		if transform && r.Type == "AWS::SecretsManager::RotationSchedule" && r.Properties["HostedRotationLambda"] != nil {
-			out = append(out, resDef{logical: r.Name + "RotationApplication", typ: "AWS::CloudFormation::Stack", props: "{}"})
+			out = append(out, resDef{logical: r.Name + "RotationApplication", typ: "AWS::CloudFormation::Stack", props: "{}", transformed: true})
 		}
 	}
 	return out

@@ -58,7 +58,12 @@ type changeSet struct {
 	created                    time.Time
 }
 
-type change struct{ action, logical, typ, physical, replacement string }
+type change struct {
+	action, logical, typ, physical, replacement string
+	// source is the ChangeSource of its detail (DirectModification, ParameterReference,
+	// Automatic, ResourceAttribute); causing names what a ResourceAttribute change follows.
+	source, causing string
+}
 
 // resDef is a resource as a template declares it (after the transforms the fake knows).
 type resDef struct {
@@ -68,6 +73,9 @@ type resDef struct {
 	// deps are the resources of the template this one waits for: DependsOn, Ref, Fn::GetAtt and
 	// Fn::Sub references.
 	deps []string
+	// transformed marks the nested stack the Secrets Manager transform makes of a hosted
+	// rotation.
+	transformed bool
 }
 
 func (f *Fake) now() time.Time {
