@@ -63,7 +63,7 @@ func addAWSFlags(cmd *cobra.Command) {
 	switch cmd.Name() {
 	case "up":
 		if f.Lookup("dry-run") == nil {
-			f.Bool("dry-run", false, "target aws: show the change sets, then remove them without executing")
+			f.Bool("dry-run", false, "show what up would change and change nothing (aws: the change sets, removed unexecuted; local: the plan of an update)")
 		}
 	case "down":
 		if f.Lookup("disable-deletion-protection") == nil {

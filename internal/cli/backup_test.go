@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 // TestBackupCommandsRefuseBadInput checks that bad flags and names are refused with exit 2,
@@ -36,7 +38,18 @@ func TestBackupCommandsRefuseBadInput(t *testing.T) {
 
 func TestBackupCommandsNeedARunningTwin(t *testing.T) {
 	cfg := initConfig(t)
+	empty := t.TempDir()
+	for _, args := range [][]string{{"backup"}, {"snapshot", "create", "s1"}, {"metrics"}, {"restore", "--name", "copy", "--to-time", "latest"}} {
+		code, _, stderr := run(t, nil, append(args, "--config", cfg, "--state-dir", empty)...)
+		if code != ExitFailure || !strings.Contains(stderr, "no twin in "+empty+" (apgstack up creates one)") {
+			t.Errorf("%v in an empty directory: exit %d, %s", args, code, stderr)
+		}
+	}
+	// A twin that does not run: its state directory is marked, and nothing listens.
 	dir := t.TempDir()
+	if err := statedir.Claim(dir); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{{"backup"}, {"snapshot", "create", "s1"}, {"metrics"}} {
 		code, _, stderr := run(t, nil, append(args, "--config", cfg, "--state-dir", dir)...)
 		if code != ExitFailure || !strings.Contains(stderr, "is not running: start it with `apgstack up`") {

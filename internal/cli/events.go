@@ -112,6 +112,9 @@ The log is read directly, so events are shown whether the supervisor runs or not
 			if err != nil {
 				return err
 			}
+			if err := t.existing(); err != nil {
+				return err
+			}
 			all, err := twin.ReadEvents(t.dir)
 			if err != nil {
 				return Exit(ExitFailure, err)

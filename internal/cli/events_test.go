@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
 
 func writeEventLog(t *testing.T, dir string, events []api.Event) {
@@ -21,6 +22,10 @@ func writeEventLog(t *testing.T, dir string, events []api.Event) {
 		}
 		b.Write(data)
 		b.WriteByte('\n')
+	}
+	// The directory is a twin's (marked) whose log holds these events.
+	if err := statedir.Claim(dir); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "events.jsonl"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

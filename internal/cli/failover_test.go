@@ -51,7 +51,7 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 	}
 	common := []string{"--config", path, "--state-dir", dir}
 
-	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...); code != ExitFailure || !strings.Contains(stderr, "is not running: start it with `apgstack up`") {
+	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...); code != ExitFailure || !strings.Contains(stderr, "no twin in") {
 		t.Errorf("failover without a twin: exit %d, %s", code, stderr)
 	}
 

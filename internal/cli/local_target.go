@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
@@ -30,6 +31,28 @@ func newLocalTarget(inv invocation, lf localFlags) (*localTarget, error) {
 		return nil, Exit(ExitUsage, err)
 	}
 	return &localTarget{invocation: inv, flag: lf.stateDir, dir: dir}, nil
+}
+
+// existing makes the target address the twin recorded in its state directory: a command given
+// only --state-dir finds the twin's own stack name, ports, stage and secret names. Where the
+// configuration differs from what the twin runs with, it says so (`up` applies the changes). In a
+// directory without a twin it fails without creating anything.
+func (t *localTarget) existing() error {
+	if !twin.Exists(t.dir) {
+		return twin.NoTwin(t.dir)
+	}
+	rec, ok, err := twin.Recorded(t.dir)
+	if err != nil || !ok {
+		return err
+	}
+	if pending := twin.Pending(rec, t.cfg); len(pending) > 0 {
+		fmt.Fprintf(t.a.Stderr, "note: the configuration has changes the twin in %s does not run with yet (`apgstack up` applies them):\n", t.dir)
+		for _, s := range pending {
+			fmt.Fprintf(t.a.Stderr, "  %s\n", s.Change)
+		}
+	}
+	t.cfg = rec
+	return nil
 }
 
 // client is the running supervisor's API client.
@@ -54,6 +77,25 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 	}
 	strict := o.Strict || cfg.Target.Local.StrictVersion
 	opts := twin.Options{Config: cfg, StateDir: dir, Strict: strict, Progress: a.Stderr, Log: a.Log, Verbose: a.Verbose}
+	if err := statedir.CheckClaimable(dir); err != nil {
+		return err
+	}
+	rec, recorded, err := twin.Recorded(dir)
+	if err != nil {
+		return err
+	}
+	if recorded {
+		if plan := twin.PlanUpdate(rec, cfg); !plan.Empty() {
+			return t.update(ctx, opts, rec, plan, o)
+		}
+	}
+	if o.DryRun {
+		fmt.Fprintf(a.Stderr, "dry run: the twin in %s already runs with this configuration; nothing to change\n", dir)
+		if !recorded {
+			fmt.Fprintf(a.Stderr, "dry run: there is no twin in %s yet; up creates one\n", dir)
+		}
+		return nil
+	}
 	if o.Foreground {
 		if err := statedir.CheckClaimable(dir); err != nil {
 			return err
@@ -73,8 +115,55 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 	return printUp(a, st, t.json)
 }
 
+// update brings an existing twin to a changed configuration, as a stack update does: the plan
+// first (each changed field, old -> new, and what it does), refusals before anything is touched,
+// then, after confirmation, a restart with the new configuration that never leaves the user
+// without a working login (the secrets move with their passwords; the old ones go only once the
+// twin runs).
+func (t *localTarget) update(ctx context.Context, opts twin.Options, rec apgstack.Config, plan twin.Plan, o UpOptions) error {
+	a, dir := t.a, opts.StateDir
+	fmt.Fprintf(a.Stderr, "the twin in %s runs with another configuration; the plan:\n%s", dir, plan)
+	if refused := plan.Refusals(); len(refused) > 0 {
+		return Usagef("nothing was changed: %d change(s) cannot be applied to the existing twin (the plan above says what to do instead)", len(refused))
+	}
+	if o.DryRun {
+		fmt.Fprintln(a.Stderr, "dry run: nothing was changed")
+		return nil
+	}
+	if o.Foreground {
+		return Usagef("--foreground: apply the changes with `apgstack up` first, then run in the foreground")
+	}
+	if err := a.Confirm(fmt.Sprintf("apply the plan to the twin in %s? its instances restart", dir)); err != nil {
+		return err
+	}
+	if _, err := twin.Down(ctx, dir); err != nil {
+		return err
+	}
+	done, err := twin.PrepareUpdate(rec, opts.Config, dir, plan)
+	for _, d := range done {
+		fmt.Fprintln(a.Stderr, d)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; nothing was lost: run apgstack up again", err)
+	}
+	st, err := twin.Up(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := twin.FinishUpdate(rec, opts.Config, dir); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.Stderr, "the plan is applied")
+	return printUp(a, st, t.json)
+}
+
 func (t *localTarget) Down(ctx context.Context, o DownOptions) error {
 	a, dir := t.a, t.dir
+	if twin.Exists(dir) {
+		if err := t.existing(); err != nil {
+			return err
+		}
+	}
 	if o.Delete {
 		// Refused before anything is stopped: only a twin's own directory is deleted.
 		if err := statedir.CheckRemovable(dir); err != nil {
@@ -127,6 +216,9 @@ func (t *localTarget) finalSnapshot(ctx context.Context) error {
 }
 
 func (t *localTarget) Status(ctx context.Context) error {
+	if err := t.existing(); err != nil {
+		return err
+	}
 	st, err := twin.Status(ctx, t.cfg, t.dir)
 	if err != nil {
 		return err
@@ -139,6 +231,9 @@ func (t *localTarget) Status(ctx context.Context) error {
 }
 
 func (t *localTarget) Outputs(ctx context.Context) error {
+	if err := t.existing(); err != nil {
+		return err
+	}
 	st, err := twin.Status(ctx, t.cfg, t.dir)
 	if err != nil {
 		return err
@@ -152,6 +247,9 @@ func (t *localTarget) Outputs(ctx context.Context) error {
 
 func (t *localTarget) PSQL(_ context.Context, reader bool, args []string) error {
 	a := t.a
+	if err := t.existing(); err != nil {
+		return err
+	}
 	bin, err := twin.PSQLBinary()
 	if err != nil {
 		return err
@@ -176,6 +274,9 @@ func (t *localTarget) PSQL(_ context.Context, reader bool, args []string) error 
 
 func (t *localTarget) Failover(ctx context.Context, target string) error {
 	a := t.a
+	if err := t.existing(); err != nil {
+		return err
+	}
 	c := t.client()
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -229,6 +330,9 @@ func (t *localTarget) Failover(ctx context.Context, target string) error {
 
 func (t *localTarget) RotateSecret(ctx context.Context, role string) error {
 	a := t.a
+	if err := t.existing(); err != nil {
+		return err
+	}
 	res, err := t.client().RotateSecret(ctx, role)
 	if err != nil {
 		return remoteExit(t.notRunning(err))

@@ -106,7 +106,7 @@ list" shows it), or "latest".`,
 				moment = at.Format(time.RFC3339Nano)
 			}
 			fmt.Fprintf(a.Stderr, "restoring %s (%s) to %s into %s\n", cfg.Database.StackName, dir, moment, newDir)
-			if _, err := twin.RestoreToTime(ctx, twin.RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: newDir, Time: at}); err != nil {
+			if _, err := twin.RestoreToTime(ctx, twin.RestoreRequest{Config: cfg, SourceDir: dir, TargetDir: newDir, TargetConfig: &ncfg, Time: at}); err != nil {
 				return err
 			}
 			restart := fmt.Sprintf("apgstack up --state-dir %s --set database.stackName=%s --set database.port=%d --set target.local.readerPort=%d",

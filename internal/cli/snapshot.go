@@ -49,7 +49,7 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 		Short: "List the snapshots beside the twin's state directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := a.localTwin(cmd, llf, "snapshot")
+			t, err := a.localDir(cmd, llf, "snapshot")
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 			if err := twin.CheckSnapshotName(args[0]); err != nil {
 				return Exit(ExitUsage, err)
 			}
-			t, err := a.localTwin(cmd, dlf, "snapshot")
+			t, err := a.localDir(cmd, dlf, "snapshot")
 			if err != nil {
 				return err
 			}

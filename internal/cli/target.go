@@ -28,6 +28,8 @@ type Target interface {
 // UpOptions are up's flags of the local target (the AWS target reads its own: --dry-run).
 type UpOptions struct {
 	Strict, Foreground bool
+	// DryRun prints the plan of an update and changes nothing.
+	DryRun bool
 }
 
 // DownOptions are down's flags of the local target (the AWS target reads its own:
@@ -71,8 +73,19 @@ func (a *App) target(cmd *cobra.Command, lf localFlags) (Target, error) {
 }
 
 // localTwin is the preamble of the commands only the local twin has (backup, snapshot, restore,
-// events, metrics): target aws is refused with what to use there.
+// metrics): target aws is refused with what to use there, and the state directory must hold a
+// twin, whose recorded configuration the command then uses.
 func (a *App) localTwin(cmd *cobra.Command, lf localFlags, what string) (*localTarget, error) {
+	t, err := a.localDir(cmd, lf, what)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.existing()
+}
+
+// localDir is localTwin for the commands that work beside a state directory with or without a
+// twin in it (the snapshots outlive their twin).
+func (a *App) localDir(cmd *cobra.Command, lf localFlags, what string) (*localTarget, error) {
 	inv, err := a.invoke(cmd)
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ The stack's outputs are printed on stdout (--output json for JSON); progress goe
 			if err != nil {
 				return err
 			}
-			return t.Up(cmd.Context(), UpOptions{Strict: strict, Foreground: foreground})
+			return t.Up(cmd.Context(), UpOptions{Strict: strict, Foreground: foreground, DryRun: flagBool(cmd, "dry-run")})
 		},
 	}
 	lf.add(cmd)

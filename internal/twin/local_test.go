@@ -23,19 +23,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs PostgreSQL")
 	}
-	work, err := os.MkdirTemp("", "apgstack-e2e-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin := filepath.Join(work, "apgstack")
-	build := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	work, bin := buildBinary(t)
 	port, readerPort := freePort(t), freePort(t)
 	sets := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
 	run := func(args ...string) (string, string, error) {
@@ -139,6 +127,25 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
 		t.Errorf("state directory still there after down --delete: %v", err)
 	}
+}
+
+// buildBinary builds apgstack into a new working directory the server account can reach.
+func buildBinary(t *testing.T) (work, bin string) {
+	t.Helper()
+	work, err := os.MkdirTemp("", "apgstack-e2e-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	bin = filepath.Join(work, "apgstack")
+	build := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return work, bin
 }
 
 func secretPassword(t *testing.T, file string) string {

@@ -36,6 +36,9 @@ const (
 	incrEvery = 24 * time.Hour
 )
 
+// restoreWALDir holds, in a restored writer's instance directory, the WAL its recovery replays.
+const restoreWALDir = "restore-wal"
+
 // RestoreMarker says how a cluster was created from existing data.
 type RestoreMarker struct {
 	Kind     string    `json:"kind"` // point-in-time or snapshot
@@ -172,6 +175,10 @@ func (s *Supervisor) awaitRestored(ctx context.Context, w *instance.Instance) er
 	m.Done = true
 	if err := writeJSONFile(s.layout.RestoreFile(), m, 0o644); err != nil {
 		return err
+	}
+	// The WAL copied for recovery is spent: the cluster archives into its own repository now.
+	if err := os.RemoveAll(filepath.Join(w.Dir, restoreWALDir)); err != nil {
+		s.log.Warn("remove the restore's WAL copy", "err", err)
 	}
 	msg := "cluster restored from snapshot " + m.Snapshot + " of " + m.Source
 	if m.Kind != "snapshot" {
@@ -524,8 +531,10 @@ type RestoreRequest struct {
 	// Config is the source twin's configuration; SourceDir its state directory.
 	Config    apgstack.Config
 	SourceDir string
-	// TargetDir is the new twin's state directory; it must not exist or be empty.
-	TargetDir string
+	// TargetDir is the new twin's state directory; it must not exist or be empty. TargetConfig,
+	// when set, is the new twin's configuration, recorded there as its identity.
+	TargetDir    string
+	TargetConfig *apgstack.Config
 	// Time is the moment to restore to; zero restores to the end of the archived WAL.
 	Time time.Time
 }
@@ -574,10 +583,25 @@ func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error)
 	if err := repo.Restore(ctx, backup.RestoreOptions{DataDir: wi.DataDir(), Time: req.Time}); err != nil {
 		return info, err
 	}
+	// The restored cluster must not depend on the source: the WAL its recovery may replay is
+	// copied beside its data, and recovery reads it there, so deleting the source, its state
+	// directory or its repository never breaks it, whenever it starts.
+	set, _ := info.SetFor(req.Time)
+	walDir := filepath.Join(wi.Dir, restoreWALDir)
+	if _, err := repo.CopyWAL(ctx, set.WALStart, walDir); err != nil {
+		return info, err
+	}
 	// The source's ALTER SYSTEM settings came along; a synchronous standby name would make the
 	// restored writer wait forever for a reader it does not have.
-	if err := dropAutoSettings(filepath.Join(wi.DataDir(), "postgresql.auto.conf"), acct, "synchronous_standby_names"); err != nil {
+	restoreCommand := "restore_command = " + postgres.Quote(backup.LocalRestoreCommand(walDir))
+	if err := rewriteAutoSettings(filepath.Join(wi.DataDir(), "postgresql.auto.conf"), acct, []string{restoreCommand},
+		"synchronous_standby_names", "restore_command"); err != nil {
 		return info, err
+	}
+	if req.TargetConfig != nil {
+		if err := writeJSONFile(dst.ConfigFile(), req.TargetConfig, 0o644); err != nil {
+			return info, err
+		}
 	}
 	m := RestoreMarker{Kind: "point-in-time", Source: req.Config.Database.StackName + " (" + req.SourceDir + ")", Time: req.Time}
 	return info, writeJSONFile(dst.RestoreFile(), m, 0o644)
@@ -586,6 +610,12 @@ func RestoreToTime(ctx context.Context, req RestoreRequest) (backup.Info, error)
 // dropAutoSettings removes settings from a postgresql.auto.conf, keeping the rest (pgBackRest's
 // recovery settings).
 func dropAutoSettings(path string, acct *runas.Account, names ...string) error {
+	return rewriteAutoSettings(path, acct, nil, names...)
+}
+
+// rewriteAutoSettings removes the settings names from a postgresql.auto.conf and appends extra
+// lines (name = 'value').
+func rewriteAutoSettings(path string, acct *runas.Account, extra []string, names ...string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -601,6 +631,10 @@ func dropAutoSettings(path string, acct *runas.Account, names ...string) error {
 		}
 		keep = append(keep, line)
 	}
+	for len(keep) > 0 && strings.TrimSpace(keep[len(keep)-1]) == "" {
+		keep = keep[:len(keep)-1]
+	}
+	keep = append(append(keep, extra...), "")
 	if err := os.WriteFile(path, []byte(strings.Join(keep, "\n")), 0o600); err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}

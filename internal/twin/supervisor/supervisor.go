@@ -347,6 +347,9 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err := s.firstCreation(ctx, w, master); err != nil {
 		return err
 	}
+	if err := s.dropStraySlots(ctx, w); err != nil {
+		return err
+	}
 	s.writerEP.SetBackends([]string{addr(w.Port)})
 	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (failover.go)
 		return err
