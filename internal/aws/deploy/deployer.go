@@ -48,6 +48,10 @@ type Deployer struct {
 	Confirm func(question string) error
 	// Now names change sets; time.Now when nil.
 	Now func() time.Time
+	// ENIRetryWait and ENIRetries tune how down waits for the network interfaces of deleted
+	// Lambdas before deleting the network stack again (teardown.go); zero takes the defaults.
+	ENIRetryWait time.Duration
+	ENIRetries   int
 }
 
 // New returns a Deployer for an AWS configuration from Load.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apgstack/apgstack/cft"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
@@ -105,5 +106,47 @@ func TestFakeRealChangeBesideRoutineOnesIsAsked(t *testing.T) {
 	}
 	if Routine(res.Stacks[2].Changes) || len(h.questions) != 1 || !strings.Contains(h.questions[0], "Update stack apg-db") {
 		t.Errorf("changes %+v, questions %q: want the update asked", res.Stacks[2].Changes, h.questions)
+	}
+}
+
+// TestFakeDownWaitsForLambdaInterfaces: the network stack's subnet still holds network
+// interfaces of the deleted Lambdas (DependencyViolation, on the fake); down says so, deletes
+// again until they are released, and gives up with what remains and how to find it.
+func TestFakeDownWaitsForLambdaInterfaces(t *testing.T) {
+	refs := []StackRef{{stacks.Database, dbName}, {stacks.Bastion, bastName}, {stacks.Network, netName}}
+	for _, tc := range []struct {
+		name            string
+		failures, tries int
+		ok              bool
+	}{
+		{"released after two tries", 2, 4, true},
+		{"never released", 9, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHarness(t)
+			h.mustUp(t, testStacks(false))
+			h.d.ENIRetryWait, h.d.ENIRetries = time.Millisecond, tc.tries
+			h.f.FailDelete(netName, "SubnetAPrivate", tc.failures)
+			h.log.Reset()
+			res, err := h.d.Down(context.Background(), refs, DownOptions{})
+			if tc.ok {
+				if err != nil || !slices.Contains(res.Deleted, netName) {
+					t.Fatalf("down: %v %+v\n%s", err, res, h.log)
+				}
+				if n := len(h.f.CallsOf("DeleteStack")); n != 3+tc.failures {
+					t.Errorf("DeleteStack calls %d, want %d", n, 3+tc.failures)
+				}
+				if !strings.Contains(h.log.String(), "network interfaces of the deleted Lambdas remain") {
+					t.Errorf("log does not say what down waits for:\n%s", h.log)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "still holds network interfaces") || !strings.Contains(err.Error(), "aws ec2 describe-network-interfaces") {
+				t.Errorf("err = %v", err)
+			}
+			if st, _ := h.f.Stack(netName); st.Status != "DELETE_FAILED" {
+				t.Errorf("network stack %s", st.Status)
+			}
+		})
 	}
 }

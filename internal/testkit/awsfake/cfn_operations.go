@@ -309,6 +309,14 @@ func (f *Fake) deleteStep(s *stack) {
 	}
 	r := s.resources[len(s.resources)-1]
 	f.event(s, r.logical, r.typ, r.physical, "DELETE_IN_PROGRESS", "")
+	if n := f.deleteFailures[s.name+"/"+r.logical]; n > 0 {
+		f.deleteFailures[s.name+"/"+r.logical] = n - 1
+		f.event(s, r.logical, r.typ, r.physical, "DELETE_FAILED",
+			fmt.Sprintf("resource %s has a dependent object (Service: Ec2, Status Code: 400, Error Code: DependencyViolation)", r.physical))
+		s.op = nil
+		f.stackEvent(s, "DELETE_FAILED", fmt.Sprintf("The following resource(s) failed to delete: [%s]. ", r.logical))
+		return
+	}
 	if c := f.clusters[r.physical]; c != nil {
 		if c.protected {
 			reason := "Cannot delete protected Cluster, please disable deletion protection and try again."

@@ -67,27 +67,30 @@ type Fake struct {
 	// bucketConfig holds each bucket's subresources (encryption, versioning, policy, ...) as
 	// the client sent them.
 	bucketConfig map[string]map[string]string
-	clusters     map[string]*cluster
-	snapshots    []*snapshot
-	failures     map[string]string // stack/logicalID -> failure reason
-	secrets      map[string]string // ARN -> SecretString
-	rotations    []Rotation
+	// deleteFailures counts the deletions of a resource (stack/logical) still to fail.
+	deleteFailures map[string]int
+	clusters       map[string]*cluster
+	snapshots      []*snapshot
+	failures       map[string]string // stack/logicalID -> failure reason
+	secrets        map[string]string // ARN -> SecretString
+	rotations      []Rotation
 }
 
 // New starts a fake and stops it when the test ends.
 func New(t testing.TB) *Fake {
 	f := &Fake{
-		Account:      "123456789012",
-		Region:       "eu-west-1",
-		clock:        time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		stacks:       map[string]*stack{},
-		byName:       map[string]string{},
-		changeSets:   map[string]*changeSet{},
-		buckets:      map[string]map[string][]byte{},
-		bucketConfig: map[string]map[string]string{},
-		clusters:     map[string]*cluster{},
-		failures:     map[string]string{},
-		secrets:      map[string]string{},
+		Account:        "123456789012",
+		Region:         "eu-west-1",
+		clock:          time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		stacks:         map[string]*stack{},
+		byName:         map[string]string{},
+		changeSets:     map[string]*changeSet{},
+		buckets:        map[string]map[string][]byte{},
+		bucketConfig:   map[string]map[string]string{},
+		deleteFailures: map[string]int{},
+		clusters:       map[string]*cluster{},
+		failures:       map[string]string{},
+		secrets:        map[string]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
@@ -157,6 +160,14 @@ func (f *Fake) FailResource(stackName, logicalID, reason string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failures[stackName+"/"+logicalID] = reason
+}
+
+// FailDelete makes the deletion of a resource fail times times, as a security group or subnet
+// still holding a Lambda's network interface fails (DependencyViolation).
+func (f *Fake) FailDelete(stackName, logicalID string, times int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleteFailures[stackName+"/"+logicalID] = times
 }
 
 // StackState is what a test can read of a stack.
