@@ -440,8 +440,12 @@ func addBastionInstance(t *cft.Template) error {
 		}},
 		"NotificationConfigurations": []any{map[string]any{
 			"TopicARN": cft.Ref(bastionTopic),
+			// Every scaling event, not only errors: a replaced bastion is news to its admins
+			// (cdk-nag AwsSolutions-AS3).
 			"NotificationTypes": []any{
+				"autoscaling:EC2_INSTANCE_LAUNCH",
 				"autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+				"autoscaling:EC2_INSTANCE_TERMINATE",
 				"autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
 			},
 		}},

@@ -385,7 +385,9 @@ func TestBastionAutoScalingGroup(t *testing.T) {
 		t.Error("launch configuration")
 	}
 	nc := p["NotificationConfigurations"].([]any)[0].(map[string]any)
-	if !reflect.DeepEqual(nc["NotificationTypes"], []any{"autoscaling:EC2_INSTANCE_LAUNCH_ERROR", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"}) {
+	// Every scaling event (cdk-nag AwsSolutions-AS3).
+	if !reflect.DeepEqual(nc["NotificationTypes"], []any{"autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+		"autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"}) {
 		t.Errorf("notifications %v", nc["NotificationTypes"])
 	}
 	if rs := asg.CreationPolicy["ResourceSignal"].(map[string]any); rs["Count"] != 1 || rs["Timeout"] != bastionSignalWait {

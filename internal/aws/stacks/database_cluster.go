@@ -201,6 +201,7 @@ const (
 	bootstrapTimeoutSeconds = 300
 	bootstrapServiceTimeout = 600
 	bootstrapMemoryMB       = 256
+	bootstrapConcurrency    = 2
 )
 
 func addBootstrap(t *cft.Template) {
@@ -226,6 +227,11 @@ func addBootstrap(t *cft.Template) {
 				map[string]any{"Sid": "DecryptThemThroughSecretsManager", "Effect": "Allow",
 					"Action": "kms:Decrypt", "Resource": cft.GetAtt(dbKey, "Arn"),
 					"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": viaService("secretsmanager")}}},
+				map[string]any{"Sid": "DeadLetterToTheTopic", "Effect": "Allow",
+					"Action": "sns:Publish", "Resource": cft.Ref(dbTopic)},
+				map[string]any{"Sid": "EncryptForTheTopic", "Effect": "Allow",
+					"Action": []any{"kms:GenerateDataKey", "kms:Decrypt"}, "Resource": cft.GetAtt(dbKey, "Arn"),
+					"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": viaService("sns")}}},
 				map[string]any{"Sid": "WriteItsOwnLog", "Effect": "Allow",
 					"Action": []any{"logs:CreateLogStream", "logs:PutLogEvents"}, "Resource": cft.GetAtt(dbBootstrapLogs, "Arn")},
 			),
@@ -251,7 +257,11 @@ func addBootstrap(t *cft.Template) {
 		"Role":          cft.GetAtt(dbBootstrapRole, "Arn"),
 		"VpcConfig":     map[string]any{"SubnetIds": importPrivateSubnets(), "SecurityGroupIds": []any{importLambdaSG()}},
 		"LoggingConfig": map[string]any{"LogGroup": cft.Ref(dbBootstrapLogs)},
-		"Tags":          mandatoryTags(),
+		// CloudFormation invokes it asynchronously: an event it could not handle goes to the
+		// stack's (encrypted) topic; a few concurrent runs are all a stack ever needs.
+		"DeadLetterConfig":             map[string]any{"TargetArn": cft.Ref(dbTopic)},
+		"ReservedConcurrentExecutions": bootstrapConcurrency,
+		"Tags":                         mandatoryTags(),
 	}).Condition = condBootstrap
 
 	props := map[string]any{

@@ -52,6 +52,8 @@ func addKey(t *cft.Template) {
 				"Action": keyAdminActions, "Resource": "*"},
 			via("UseThroughRDS", "rds"),
 			via("UseThroughSecretsManager", "secretsmanager"),
+			// The bootstrap function's dead letters go to the encrypted topic.
+			via("UseThroughSNS", "sns"),
 			// CloudWatch Logs encrypts the exported PostgreSQL log and the bootstrap's log with
 			// this key; the encryption context pins it to those log groups.
 			map[string]any{"Sid": "CloudWatchLogs", "Effect": "Allow",

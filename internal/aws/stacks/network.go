@@ -411,8 +411,10 @@ func addNetworkACL(t *cft.Template, tier string, rules []aclRule) {
 // addFlowLogs records all VPC traffic to a log group with a retention, through a role that can
 // write to that group only.
 func addFlowLogs(t *cft.Template) {
+	addFlowLogsKey(t)
 	t.AddResource("FlowLogsLogGroup", "AWS::Logs::LogGroup", map[string]any{
 		"RetentionInDays": cft.Ref("FlowLogsRetentionInDays"),
+		"KmsKeyId":        cft.GetAtt(flowLogsKey, "Arn"),
 	})
 	t.AddResource("FlowLogsRole", "AWS::IAM::Role", map[string]any{
 		"Description": cft.Sub("Delivers the VPC flow logs of ${AWS::StackName} to their log group"),
