@@ -160,6 +160,18 @@ func (t *Template) Resource(name string) *Resource {
 	return nil
 }
 
+// Clone copies the template and its resources, so that a resource's type, condition or
+// attributes can be changed in the copy; property values are shared, not copied.
+func (t *Template) Clone() *Template {
+	c := *t
+	c.Resources = make([]*Resource, len(t.Resources))
+	for i, r := range t.Resources {
+		rc := *r
+		c.Resources[i] = &rc
+	}
+	return &c
+}
+
 // Output returns the named output or nil.
 func (t *Template) Output(name string) *Output {
 	for _, o := range t.Outputs {

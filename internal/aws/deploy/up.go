@@ -307,6 +307,9 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 			return nil, &StackError{Stack: st.Name, Status: status, Reason: aws.ToString(existing.StackStatusReason), Hint: stuckHint(st.Name, status)}
 		default:
 			csType = cfntypes.ChangeSetTypeUpdate
+			if st, err = d.adaptToExisting(ctx, st, aws.ToString(existing.StackId)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	body, url, err := d.templateSource(ctx, st, d.templateBucket(st, o), o.DryRun)

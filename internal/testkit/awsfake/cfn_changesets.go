@@ -132,6 +132,17 @@ func (f *Fake) computeChanges(cs *changeSet) {
 				changedParams[k] = true
 			}
 		}
+		var retyped []string
+		for _, d := range newDefs {
+			if r := s.resource(d.logical); r != nil && r.typ != d.typ && strings.HasPrefix(r.typ, "Custom::") {
+				retyped = append(retyped, d.logical)
+			}
+		}
+		if len(retyped) > 0 {
+			cs.status = "FAILED"
+			cs.reason = fmt.Sprintf("Update of resource type is not permitted. The new template modifies resource type of the following resources: [%s]", strings.Join(retyped, ", "))
+			return
+		}
 		for _, d := range newDefs {
 			r := s.resource(d.logical)
 			switch {

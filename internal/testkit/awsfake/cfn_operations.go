@@ -21,7 +21,27 @@ func (f *Fake) createResource(s *stack, d resDef) *resource {
 		c := &cluster{id: r.physical, endpoint: r.physical + ".cluster-fake." + f.Region + ".rds.amazonaws.com",
 			reader: r.physical + ".cluster-ro-fake." + f.Region + ".rds.amazonaws.com"}
 		c.protected = f.resolve(s, s.params, d.raw["DeletionProtection"]) == "true"
+		if e := f.resolve(s, s.params, d.raw["EnableCloudwatchLogsExports"]); e != "" {
+			c.logExports = strings.Split(e, ",")
+		}
 		f.clusters[c.id] = c
+	case "AWS::RDS::DBInstance":
+		r.physical = strings.ToLower(fmt.Sprintf("%s-%s-%s", s.name, d.logical, suffix))
+		// A running instance exports the cluster's logs: RDS makes the log groups it lacks.
+		if c := f.clusters[f.resolve(s, s.params, d.raw["DBClusterIdentifier"])]; c != nil {
+			for _, e := range c.logExports {
+				f.logGroups["/aws/rds/cluster/"+c.id+"/"+e] = true
+			}
+		}
+	case "AWS::Logs::LogGroup":
+		r.physical = f.resolve(s, s.params, d.raw["LogGroupName"])
+		if r.physical == "" || r.physical == "fake" {
+			r.physical = fmt.Sprintf("%s-%s-%s", s.name, d.logical, suffix)
+		}
+		if f.logGroups[r.physical] {
+			f.failures[s.name+"/"+d.logical] = fmt.Sprintf("Resource handler returned message: \"Resource of type 'AWS::Logs::LogGroup' with identifier '%s' already exists.\" (HandlerErrorCode: AlreadyExists)", r.physical)
+		}
+		f.logGroups[r.physical] = true
 	case "AWS::SecretsManager::Secret":
 		r.physical = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s-%s", f.Region, f.Account, s.name, d.logical, suffix)
 		// What GenerateSecretString makes: the template's username and a generated password.

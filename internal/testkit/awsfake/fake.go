@@ -70,10 +70,13 @@ type Fake struct {
 	// deleteFailures counts the deletions of a resource (stack/logical) still to fail.
 	deleteFailures map[string]int
 	clusters       map[string]*cluster
-	snapshots      []*snapshot
-	failures       map[string]string // stack/logicalID -> failure reason
-	secrets        map[string]string // ARN -> SecretString
-	rotations      []Rotation
+	// logGroups are the CloudWatch Logs groups that exist, by name (the ones RDS makes for a
+	// cluster's exported logs, and the stacks').
+	logGroups map[string]bool
+	snapshots []*snapshot
+	failures  map[string]string // stack/logicalID -> failure reason
+	secrets   map[string]string // ARN -> SecretString
+	rotations []Rotation
 }
 
 // New starts a fake and stops it when the test ends.
@@ -89,6 +92,7 @@ func New(t testing.TB) *Fake {
 		bucketConfig:   map[string]map[string]string{},
 		deleteFailures: map[string]int{},
 		clusters:       map[string]*cluster{},
+		logGroups:      map[string]bool{},
 		failures:       map[string]string{},
 		secrets:        map[string]string{},
 	}
