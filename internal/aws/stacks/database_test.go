@@ -310,7 +310,7 @@ func TestDatabaseSnapshotRestore(t *testing.T) {
 		"AppReadWriteSecret", "AppReadWriteSecretAttachment", "AppReadWriteSecretResourcePolicy", "AppReadWriteSecretRotationSchedule",
 		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotated", "AuroraSecretRotationGate", "AuroraSecretRotationSchedule",
 		"DBBootStrapLambdaFn", "DBBootStrapLambdaFnTrigger", "DBBootStrapLambdaLogGroup", "DBBootStrapLambdaRole",
-		"DBBootStrapLambdaVPCAccessPolicy", "SecretAuroraClusterAttachment",
+		"DBBootStrapLambdaRoleBootstrapPolicy", "DBBootStrapLambdaVPCAccessPolicy", "SecretAuroraClusterAttachment",
 	}
 	sort.Strings(gone)
 	if !reflect.DeepEqual(gone, want) {

@@ -276,11 +276,13 @@ func TestNetworkFlowLogsLeastPrivilege(t *testing.T) {
 	if role == nil {
 		t.Fatal("no FlowLogsRole")
 	}
-	policies := role.Properties["Policies"].([]any)
-	if len(policies) != 1 {
-		t.Fatalf("%d policies, want 1", len(policies))
+	// Its permissions are a customer-managed policy (externalizePolicies), not inline.
+	arns, _ := role.Properties["ManagedPolicyArns"].([]any)
+	if len(arns) != 1 || role.Properties["Policies"] != nil {
+		t.Fatalf("managed policies %v, inline %v: want one customer-managed policy", arns, role.Properties["Policies"])
 	}
-	doc := policies[0].(map[string]any)["PolicyDocument"].(map[string]any)
+	name, _ := cft.RefName(arns[0])
+	doc := tpl.Resource(name).Properties["PolicyDocument"].(map[string]any)
 	stmts := doc["Statement"].([]any)
 	if len(stmts) != 1 {
 		t.Fatalf("%d statements, want 1", len(stmts))

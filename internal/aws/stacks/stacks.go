@@ -72,6 +72,7 @@ func Build(cfg apgstack.Config, kind string) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build %s stack: %w", kind, err)
 	}
+	externalizePolicies(s.Template)
 	applySuppressions(kind, s.Template)
 	if err := s.Template.Check(); err != nil {
 		return nil, fmt.Errorf("build %s stack: %w", kind, err)
