@@ -5,6 +5,8 @@
 // realized on: "local" (the default, a twin on this machine) or "aws".
 package apgstack
 
+import "github.com/apgstack/apgstack/bestpractice"
+
 // DefaultConfigFile is the file `apgstack init` writes and every command reads.
 const DefaultConfigFile = "apgstack.yaml"
 
@@ -96,6 +98,20 @@ type Database struct {
 	Schema string `yaml:"schema" json:"schema"`
 	// LogsRetentionInDays is the retention of the exported PostgreSQL log group.
 	LogsRetentionInDays int `yaml:"logsRetentionInDays" json:"logsRetentionInDays"`
+
+	// StorageType is aurora (Standard) or aurora-iopt1 (I/O-Optimized).
+	StorageType string `yaml:"storageType" json:"storageType"`
+	// Capacity is provisioned (instances of InstanceClass) or serverless (Aurora Serverless v2
+	// between MinACU and MaxACU; a minimum of 0 pauses an idle dev or test cluster).
+	Capacity string  `yaml:"capacity" json:"capacity"`
+	MinACU   float64 `yaml:"minACU" json:"minACU"`
+	MaxACU   float64 `yaml:"maxACU" json:"maxACU"`
+	// AWSBackup puts the cluster in an AWS Backup plan; prod always is.
+	AWSBackup bool `yaml:"awsBackup" json:"awsBackup"`
+	// BackupCopyRegion copies every AWS Backup recovery point to a vault in a second Region,
+	// encrypted with BackupCopyKmsKeyArn, a KMS key of that Region.
+	BackupCopyRegion    string `yaml:"backupCopyRegion" json:"backupCopyRegion"`
+	BackupCopyKmsKeyArn string `yaml:"backupCopyKmsKeyArn" json:"backupCopyKmsKeyArn"`
 }
 
 // Target says where the database stack is realized.
@@ -175,6 +191,10 @@ func Default() Config {
 			EngineLifecycleSupport: "open-source-rds-extended-support-disabled",
 			PgauditLog:             "ddl,role",
 			LogsRetentionInDays:    30,
+			StorageType:            bestpractice.DefaultStorageType,
+			Capacity:               bestpractice.CapacityProvisioned,
+			MinACU:                 bestpractice.DefaultMinACU,
+			MaxACU:                 bestpractice.DefaultMaxACU,
 		},
 		Target: Target{
 			Kind:  TargetLocal,

@@ -61,6 +61,13 @@ database:
   pgauditLog: {{q .Database.PgauditLog}}  # pgaudit.log classes: read, write, function, role, ddl, misc, misc_set, all, none
   schema: {{q .Database.Schema}}  # application schema; empty means the lower-cased DBName
   logsRetentionInDays: {{.Database.LogsRetentionInDays}}  # retention of the exported PostgreSQL log group
+  storageType: {{q .Database.StorageType}}  # aurora (Standard) or aurora-iopt1 (I/O-Optimized: pays off when I/O is above ~25 % of the spend)
+  capacity: {{q .Database.Capacity}}  # provisioned (instanceClass) or serverless (Aurora Serverless v2, db.serverless)
+  minACU: {{.Database.MinACU}}  # serverless minimum, 0..256 in steps of 0.5; 0 pauses an idle dev or test cluster
+  maxACU: {{.Database.MaxACU}}  # serverless maximum, 1..256 in steps of 0.5
+  awsBackup: {{.Database.AWSBackup}}  # put the cluster in an AWS Backup plan (prod always is)
+  backupCopyRegion: {{q .Database.BackupCopyRegion}}  # copy AWS Backup recovery points to this Region; empty: no copy
+  backupCopyKmsKeyArn: {{q .Database.BackupCopyKmsKeyArn}}  # KMS key ARN in backupCopyRegion that encrypts the copies
 
 # Where the stacks are realized.
 target:

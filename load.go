@@ -144,6 +144,12 @@ func (c *Config) Set(path, value string) error {
 			return FieldError{Field: path, Value: value, Allowed: "a whole number"}
 		}
 		f.SetInt(int64(n))
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return FieldError{Field: path, Value: value, Allowed: "a number"}
+		}
+		f.SetFloat(x)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(value))
 		if err != nil {

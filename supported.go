@@ -12,17 +12,13 @@ import (
 // constraints. Refresh them from `aws rds describe-db-engine-versions --engine aurora-postgresql`
 // and `aws rds describe-orderable-db-instance-options --engine aurora-postgresql`.
 
-// EngineVersions are the Aurora PostgreSQL versions offered, oldest first.
-var EngineVersions = []string{
-	"13.20", "13.21",
-	"14.17", "14.18",
-	"15.12", "15.13",
-	"16.8", "16.9",
-	"17.4", "17.5",
-}
+// EngineVersions are the Aurora PostgreSQL versions offered, oldest first: every minor of
+// bestpractice.Calendar (the release calendar, with each major's support dates).
+var EngineVersions = bestpractice.EngineVersions()
 
-// DefaultEngineVersion is the newest version in standard support.
-const DefaultEngineVersion = "17.5"
+// DefaultEngineVersion is the newest minor of the newest major that has been out for a while,
+// on the calendar's date of record (so that templates do not change with the clock).
+var DefaultEngineVersion = bestpractice.DefaultEngineVersion()
 
 // InstanceClasses are the Aurora PostgreSQL instance classes offered: burstable Graviton for
 // dev/test, memory-optimized Graviton (r6g, r7g, r8g) and Intel (r6i, r7i) for production.
@@ -71,7 +67,7 @@ var (
 	ConfidentialityValues = []string{"public", "private", "confidential", "pii/phi"}
 	ComplianceValues      = []string{"hipaa", "sox", "fips", "other", "none"}
 	Tenancies             = []string{"dedicated", "default"}
-	LifecycleSupports     = []string{"open-source-rds-extended-support-disabled", "open-source-rds-extended-support"}
+	LifecycleSupports     = []string{bestpractice.ExtendedSupportDisabled, bestpractice.ExtendedSupport}
 	// PgauditClasses are the classes pgaudit.log accepts (each may be negated with "-").
 	PgauditClasses = []string{"read", "write", "function", "role", "ddl", "misc", "misc_set", "all", "none"}
 )

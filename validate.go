@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apgstack/apgstack/bestpractice"
 )
 
 // FieldError is one configuration value that breaks its constraint.
@@ -63,9 +65,13 @@ var (
 // PostgreSQL's 63-byte identifiers.
 const MaxSchemaLength = 63 - len("_owner_clone")
 
-// Validate checks every field with the original templates' constraints and returns a
-// *ValidationError listing all that fail, or nil.
-func (c *Config) Validate() error {
+// Validate checks every field with the original templates' constraints, and the engine version
+// against the release calendar on today's date, and returns a *ValidationError listing all that
+// fail, or nil.
+func (c *Config) Validate() error { return c.ValidateAt(time.Now()) }
+
+// ValidateAt is Validate on day now (the engine version's support depends on the date).
+func (c *Config) ValidateAt(now time.Time) error {
 	v := &validator{}
 	e := c.Environment
 	v.oneOf("environment.stage", e.Stage, Stages)
@@ -106,7 +112,9 @@ func (c *Config) Validate() error {
 	if contains(ReservedDBUsernames, strings.ToLower(d.Username)) {
 		v.add("database.username", d.Username, "a name RDS does not reserve (not one of "+joinAny(ReservedDBUsernames)+")")
 	}
-	v.oneOf("database.engineVersion", d.EngineVersion, EngineVersions)
+	if p := bestpractice.VersionProblem(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClassOf(), now); p != "" {
+		v.add("database.engineVersion", d.EngineVersion, p)
+	}
 	v.oneOf("database.instanceClass", d.InstanceClass, InstanceClasses)
 	v.pattern("database.snapshotName", d.SnapshotName, DBSnapshotNamePattern, "empty or a DB cluster snapshot identifier or ARN (starts with a letter)")
 	v.pattern("database.bootstrapS3Bucket", d.BootstrapS3Bucket, S3BucketPattern, "empty or an S3 bucket name (3 to 63 lower-case letters, digits, '.' and '-')")
@@ -133,6 +141,7 @@ func (c *Config) Validate() error {
 		v.add("database.schema", d.Schema, fmt.Sprintf("a schema name of %d characters at most: database.name (%d characters) is too long to stand in for it, so name the schema (%s)", MaxSchemaLength, len(d.Name), cloneLimit))
 	}
 	v.intOneOf("database.logsRetentionInDays", d.LogsRetentionInDays, LogRetentionDays)
+	v.validateAurora(c)
 
 	t := c.Target
 	v.oneOf("target.kind", t.Kind, []string{TargetLocal, TargetAWS})
@@ -224,4 +233,16 @@ func (c *Config) ReaderPort() int {
 		return c.Target.Local.ReaderPort
 	}
 	return c.Database.Port + 1
+}
+
+// Warnings are what validate, explain, up and the twin show before they act, on day now: a
+// major near or past its end of standard support, and the choices below that a user should
+// know the price of. A configuration that does not validate may warn too.
+func (c *Config) Warnings(now time.Time) []string {
+	var out []string
+	d := c.Database
+	if w := bestpractice.VersionWarning(d.EngineVersion, d.EngineLifecycleSupport, d.InstanceClassOf(), now); w != "" {
+		out = append(out, "database.engineVersion "+d.EngineVersion+": "+w)
+	}
+	return out
 }

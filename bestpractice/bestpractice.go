@@ -167,18 +167,25 @@ type StageSettings struct {
 	BackupRetentionDays              int
 	MonitoringIntervalSeconds        int // enhanced monitoring; 0 is off
 	PerformanceInsightsRetentionDays int
-	AutoMinorVersionUpgrade          bool
-	DeletionProtection               bool
+	// DatabaseInsightsMode is CloudWatch Database Insights' mode on the cluster: "standard", or
+	// "advanced" (execution plans, lock analysis, fleet views), which needs Performance
+	// Insights with InsightsAdvancedRetentionDays of retention.
+	DatabaseInsightsMode    string
+	AutoMinorVersionUpgrade bool
+	DeletionProtection      bool
 	// SynchronousReplication: the local twin commits only once the reader has the WAL (prod).
 	SynchronousReplication bool
+	// AWSBackup puts the cluster in an AWS Backup plan (vault, daily rule, selection); other
+	// stages opt in with database.awsBackup.
+	AWSBackup bool
 }
 
 // Stages are the per-stage settings of DESIGN.md.
 var Stages = map[string]StageSettings{
-	"dev":      {Reader: false, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, AutoMinorVersionUpgrade: true},
-	"test":     {Reader: false, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, AutoMinorVersionUpgrade: true},
-	"pre-prod": {Reader: true, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, AutoMinorVersionUpgrade: true, DeletionProtection: true},
-	"prod":     {Reader: true, BackupRetentionDays: 35, MonitoringIntervalSeconds: 1, PerformanceInsightsRetentionDays: 731, AutoMinorVersionUpgrade: false, DeletionProtection: true, SynchronousReplication: true},
+	"dev":      {Reader: false, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, DatabaseInsightsMode: InsightsStandard, AutoMinorVersionUpgrade: true},
+	"test":     {Reader: false, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, DatabaseInsightsMode: InsightsStandard, AutoMinorVersionUpgrade: true},
+	"pre-prod": {Reader: true, BackupRetentionDays: 7, MonitoringIntervalSeconds: 0, PerformanceInsightsRetentionDays: 7, DatabaseInsightsMode: InsightsStandard, AutoMinorVersionUpgrade: true, DeletionProtection: true},
+	"prod":     {Reader: true, BackupRetentionDays: 35, MonitoringIntervalSeconds: 1, PerformanceInsightsRetentionDays: InsightsAdvancedRetentionDays, DatabaseInsightsMode: InsightsAdvanced, AutoMinorVersionUpgrade: false, DeletionProtection: true, SynchronousReplication: true, AWSBackup: true},
 }
 
 // Stage returns a stage's settings; an unknown stage is a programming error (configuration

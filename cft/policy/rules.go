@@ -11,7 +11,7 @@ import (
 const SuppressionRule = "APG-001"
 
 // rules is the rule table, in the order the docs list it.
-var rules = concat(metaRules, rdsRules, kmsRules, snsRules, secretsRules, lambdaRules, iamRules, ec2Rules, logsRules, tagRules)
+var rules = concat(metaRules, rdsRules, auroraRules, kmsRules, snsRules, secretsRules, lambdaRules, iamRules, ec2Rules, logsRules, tagRules)
 
 func concat(groups ...[]*Rule) []*Rule {
 	var out []*Rule

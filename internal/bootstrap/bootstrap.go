@@ -23,6 +23,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/scram"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -206,6 +207,15 @@ func (r *run) changed(format string, args ...any) {
 // (it may carry a password verifier).
 func (r *run) exec(ctx context.Context, what, sql string) error {
 	if _, err := r.tx.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// execPassword is exec for a statement that carries a password verifier: a superuser runs it with
+// statement logging off, so the verifier stays out of the server log (scram.ExecUnlogged).
+func (r *run) execPassword(ctx context.Context, what, sql string) error {
+	if err := scram.ExecUnlogged(ctx, r.tx, sql); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil

@@ -90,7 +90,7 @@ func (r *run) loginRole(ctx context.Context, name, password string) error {
 			}
 			stmt += " PASSWORD " + quoteLiteral(v)
 		}
-		if err := r.exec(ctx, fmt.Sprintf("create role %q", name), stmt); err != nil {
+		if err := r.execPassword(ctx, fmt.Sprintf("create role %q", name), stmt); err != nil {
 			return err
 		}
 		r.created("role %s", name)
@@ -127,7 +127,7 @@ func (r *run) loginRole(ctx context.Context, name, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.exec(ctx, fmt.Sprintf("set password of role %q", name), "ALTER ROLE "+id+" PASSWORD "+quoteLiteral(v)); err != nil {
+	if err := r.execPassword(ctx, fmt.Sprintf("set password of role %q", name), "ALTER ROLE "+id+" PASSWORD "+quoteLiteral(v)); err != nil {
 		return err
 	}
 	if counted {

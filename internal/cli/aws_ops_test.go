@@ -15,12 +15,12 @@ import (
 
 // upFake deploys the real stacks of a stage into the fake, with the bootstrap (so the
 // application roles' secrets exist), and returns the extra flags later commands need.
-func upFake(t *testing.T, f *awsfake.Fake, stage string) []string {
+func upFake(t *testing.T, f *awsfake.Fake, stage string, more ...string) []string {
 	t.Helper()
 	f.AddBucket(fakeBucket)
 	awsEnv(t, f)
-	flags := []string{"--set", "environment.stage=" + stage, "--set", "database.bootstrapS3Bucket=" + fakeBucket,
-		"--set", "database.bootstrapS3Key=apgstack/bootstrap-lambda-0123456789ab.zip"}
+	flags := append([]string{"--set", "environment.stage=" + stage, "--set", "database.bootstrapS3Bucket=" + fakeBucket,
+		"--set", "database.bootstrapS3Key=apgstack/bootstrap-lambda-0123456789ab.zip"}, more...)
 	if code, _, stderr := runAWS(t, append([]string{"up", "--yes"}, flags...)...); code != ExitOK {
 		t.Fatalf("up: exit %d\n%s", code, stderr)
 	}

@@ -37,6 +37,15 @@ daily, so that "apgstack restore --to-time" reaches any moment of the retention 
 			if err != nil {
 				return remoteExit(t.notRunning(err))
 			}
+			// The newest backup is the one just taken; pgBackRest makes it full when there is
+			// no full backup to build on.
+			if n := len(info.Backups); n > 0 {
+				set := info.Backups[n-1]
+				fmt.Fprintf(a.Stderr, "took %s backup %s\n", set.Type, set.Label)
+				if set.Promoted(typ) {
+					fmt.Fprintf(a.Stderr, "note: a full backup instead of the %s asked for: there was no full backup to build on\n", typ)
+				}
+			}
 			return printBackups(a, info, t.json)
 		},
 	}

@@ -91,6 +91,10 @@ pre-prod or prod stack would get, or what a restore from a snapshot leaves out.`
 			if asJSON {
 				return a.PrintJSON(x)
 			}
+			printAdvice(a, cfg)
+			for _, n := range cfg.Notes() {
+				fmt.Fprintln(a.Stderr, "note:", n)
+			}
 			return printExplained(a.Stdout, x)
 		},
 	}

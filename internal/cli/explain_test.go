@@ -79,7 +79,7 @@ func TestExplainText(t *testing.T) {
 		"AuroraDBSecondInstance (AWS::RDS::DBInstance)",
 		"  after: AuroraDBFirstInstance",
 		"  MonitoringInterval: 1\n",
-		"  PerformanceInsightsRetentionPeriod: 731\n",
+		"  PerformanceInsightsRetentionPeriod: 465\n",
 		"  DeletionProtection: true\n",
 		"  on delete: Snapshot\n",
 		"  KeyPolicy.Statement[0].Principal.AWS: arn:${AWS::Partition}:iam::${AWS::AccountId}:root\n",

@@ -75,6 +75,10 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 	if note != "" {
 		fmt.Fprintln(a.Stderr, "note:", note)
 	}
+	printAdvice(a, cfg)
+	for _, n := range cfg.TwinNotes() {
+		fmt.Fprintln(a.Stderr, "note:", n)
+	}
 	strict := o.Strict || cfg.Target.Local.StrictVersion
 	opts := twin.Options{Config: cfg, StateDir: dir, Strict: strict, Progress: a.Stderr, Log: a.Log, Verbose: a.Verbose}
 	if err := statedir.CheckClaimable(dir); err != nil {

@@ -83,6 +83,7 @@ from one configuration file (apgstack.yaml): three CloudFormation stacks on AWS,
 twin of the same cluster design on real PostgreSQL (the default target).
 
 Precedence: flags override APGSTACK_* environment variables, which override the file.`,
+		Version:       readVersion().short(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
@@ -93,6 +94,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 			a.Log = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 		},
 	}
+	root.Flags().Bool("version", false, "print the version on one line (see also: apgstack version)")
 	root.SetIn(a.Stdin)
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
@@ -108,7 +110,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 		newInitCmd, newSynthCmd, newValidateCmd, newPolicyCmd, newExplainCmd, newPackageCmd,
 		newUpCmd, newDownCmd, newStatusCmd, newOutputsCmd, newPSQLCmd, newFailoverCmd, newRotateCmd,
 		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd,
-		newBootstrapCmd, newBenchCmd, newSuperviseCmd,
+		newVersionsCmd, newUpgradeCmd, newBootstrapCmd, newBenchCmd, newSuperviseCmd, newVersionCmd,
 	} {
 		root.AddCommand(fn(a))
 	}

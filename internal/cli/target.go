@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,6 +46,14 @@ type invocation struct {
 	cmd  *cobra.Command
 	cfg  apgstack.Config
 	json bool
+}
+
+// printAdvice prints what the configuration should know today: an engine version near or past
+// its end of standard support (the calendar in bestpractice decides).
+func printAdvice(a *App, cfg apgstack.Config) {
+	for _, w := range cfg.Warnings(time.Now()) {
+		fmt.Fprintln(a.Stderr, "warning:", w)
+	}
 }
 
 // invoke is the preamble of every command that reads the configuration and prints results:
@@ -99,7 +109,10 @@ func (a *App) localDir(cmd *cobra.Command, lf localFlags, what string) (*localTa
 // awsTarget realizes the stacks on AWS (aws.go, aws_ops.go).
 type awsTarget struct{ invocation }
 
-func (t awsTarget) Up(context.Context, UpOptions) error     { return awsUp(t.cmd, t.a, t.cfg) }
+func (t awsTarget) Up(context.Context, UpOptions) error {
+	printAdvice(t.a, t.cfg)
+	return awsUp(t.cmd, t.a, t.cfg)
+}
 func (t awsTarget) Down(context.Context, DownOptions) error { return awsDown(t.cmd, t.a, t.cfg) }
 func (t awsTarget) Status(context.Context) error            { return awsStatus(t.cmd, t.a, t.cfg) }
 func (t awsTarget) Outputs(context.Context) error           { return awsOutputsCmd(t.cmd, t.a, t.cfg, t.json) }

@@ -717,6 +717,18 @@ func TestFakeLargeTemplateGoesThroughS3(t *testing.T) {
 	if u := h2.f.CallsOf("CreateChangeSet")[0].Form.Get("TemplateURL"); !strings.Contains(u, assets) {
 		t.Errorf("template URL %q, want the assets bucket %s", u, assets)
 	}
+	if n := len(h2.f.CallsOf("CreateBucket")); n != 1 {
+		t.Errorf("%d CreateBucket calls", n)
+	}
+	// When S3 refuses, it fails clearly before any change set.
+	h4 := newFakeHarness(t)
+	h4.f.Deny = map[string]bool{"s3": true}
+	list = testStacks(false)
+	list[0].Template.Description = strings.Repeat("x", 60000)
+	_, err = h4.up(t, list[:1], UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") || len(h4.f.CallsOf("CreateChangeSet")) != 0 {
+		t.Errorf("err = %v", err)
+	}
 }
 
 func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {

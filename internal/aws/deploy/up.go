@@ -86,6 +86,15 @@ type UpResult struct {
 // set, and returns the outputs.
 func (d *Deployer) Up(ctx context.Context, list []*stacks.Stack, o UpOptions) (*UpResult, error) {
 	res := &UpResult{}
+	// Before any change set: a version or class the Region does not offer would fail the
+	// cluster twenty minutes in.
+	for _, st := range list {
+		if st.Kind == stacks.Database {
+			if err := d.CheckOffered(ctx, st); err != nil {
+				return res, err
+			}
+		}
+	}
 	var refs []StackRef
 	for _, st := range list {
 		refs = append(refs, StackRef{Kind: st.Kind, Name: st.Name})

@@ -86,6 +86,7 @@ func buildDatabase(cfg apgstack.Config) (*Stack, error) {
 		{"LogsRetentionInDays", strconv.Itoa(d.LogsRetentionInDays)},
 		{"NotificationList", cfg.Environment.NotificationList},
 	}
+	params = append(append(params, capacityParamValues(d)...), backupParamValues(d)...)
 	t, err := databaseTemplate(bestpractice.Alarms)
 	if err != nil {
 		return nil, err
@@ -116,7 +117,10 @@ func databaseTemplate(alarms []bestpractice.Alarm) (*cft.Template, error) {
 	addCluster(t)
 	keepAppSecretsWithCluster(t)
 	addInstances(t)
+	addDatabaseInsights(t)
 	addAlarms(t, alarms)
+	addCapacity(t)
+	addBackup(t)
 	if err := addEventSubscriptions(t); err != nil {
 		return nil, err
 	}
@@ -191,6 +195,8 @@ func addDatabaseParameters(t *cft.Template) {
 	t.AddParameter(logRetentionParam("LogsRetentionInDays", apgstack.Default().Database.LogsRetentionInDays))
 	t.AddParameter(emailParam("NotificationList", "The Email notification list is used to configure a SNS topic for sending cloudwatch alarm and RDS Event notifications"))
 	addTagParameters(t)
+	addCapacityParameters(t)
+	addBackupParameters(t)
 
 	t.Group("Environment", "EnvironmentStage")
 	t.Group("DB Parameters", "DBName", "DBPort", "DBUsername", "DBInstanceClass", "DBEngineVersion", "DBSnapshotName",

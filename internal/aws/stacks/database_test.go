@@ -654,7 +654,10 @@ func checkTags(t *testing.T, tpl *cft.Template) {
 			continue
 		}
 		tags, _ := r.Properties[prop].([]any)
-		have := map[string]any{}
+		have, _ := r.Properties[prop].(map[string]any) // AWS Backup takes tags as a map
+		if have == nil {
+			have = map[string]any{}
+		}
 		for _, tg := range tags {
 			m := tg.(map[string]any)
 			have[str(m["Key"])] = m["Value"]
@@ -757,6 +760,8 @@ func violates(p *cft.Parameter, v string) string {
 // inline ones.
 var allowedManagedPolicies = map[string]string{
 	managedPolicyEnhancedMonitoring: "RDS enhanced monitoring: publish OS metrics to the RDSOSMetrics log group only",
+	managedPolicyBackup:             "AWS Backup: snapshot the resources of its plans",
+	managedPolicyRestore:            "AWS Backup: restore its recovery points",
 }
 
 // wildcardAllowed: EC2's Describe calls take no resource-level permissions, and the ids of the

@@ -21,6 +21,7 @@ func (f *Fake) createResource(s *stack, d resDef) *resource {
 		c := &cluster{id: r.physical, endpoint: r.physical + ".cluster-fake." + f.Region + ".rds.amazonaws.com",
 			reader: r.physical + ".cluster-ro-fake." + f.Region + ".rds.amazonaws.com"}
 		c.protected = f.resolve(s, s.params, d.raw["DeletionProtection"]) == "true"
+		c.version = f.resolve(s, s.params, d.raw["EngineVersion"])
 		if e := f.resolve(s, s.params, d.raw["EnableCloudwatchLogsExports"]); e != "" {
 			c.logExports = strings.Split(e, ",")
 		}

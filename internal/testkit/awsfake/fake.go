@@ -55,6 +55,10 @@ type Fake struct {
 	ConfigRecording   bool // one recorder, recording when true; no recorder when false
 	GuardDutyEnabled  bool // one enabled detector when true; none when false
 
+	// Catalog is the Region's aurora-postgresql offer (see rds_catalog.go); nil means
+	// DefaultCatalog. Set it before the first RDS call.
+	Catalog *RDSCatalog
+
 	srv        *httptest.Server
 	mu         sync.Mutex
 	calls      []Call
@@ -77,6 +81,9 @@ type Fake struct {
 	failures  map[string]string // stack/logicalID -> failure reason
 	secrets   map[string]string // ARN -> SecretString
 	rotations []Rotation
+	// Blue/Green deployments and parameter groups (rds_bluegreen.go).
+	blueGreens  []*blueGreen
+	paramGroups []ParameterGroup
 }
 
 // New starts a fake and stops it when the test ends.

@@ -14,6 +14,8 @@ import (
 
 type cluster struct {
 	id, endpoint, reader string
+	version              string   // EngineVersion
+	members              []string // instances of a cluster put by a test or made by a Blue/Green deployment
 	protected            bool
 	// writer is the writer instance after a failover ("" until then: the first instance the
 	// stack created). During a failover, target is the instance being promoted and steps the
@@ -32,6 +34,9 @@ const FailoverSteps = 2
 // instancesOf lists the DB instances of the stack that holds a cluster, in creation order: the
 // fake's cluster members.
 func (f *Fake) instancesOf(c *cluster) []string {
+	if c.members != nil {
+		return c.members
+	}
 	for _, s := range f.stacks {
 		if s.deleted {
 			continue
@@ -97,7 +102,7 @@ func (f *Fake) clusterXML(c *cluster) x {
 		exports = append(exports, tx("", e))
 	}
 	return el("DBCluster", tx("DBClusterIdentifier", c.id), tx("DBClusterArn", fmt.Sprintf("arn:aws:rds:%s:%s:cluster:%s", f.Region, f.Account, c.id)),
-		tx("Status", status), tx("Engine", "aurora-postgresql"), tx("Endpoint", c.endpoint), tx("ReaderEndpoint", c.reader),
+		tx("Status", status), tx("Engine", "aurora-postgresql"), tx("EngineVersion", c.version), tx("Endpoint", c.endpoint), tx("ReaderEndpoint", c.reader),
 		tx("Port", "5432"), tx("DeletionProtection", fmt.Sprint(c.protected)), members("DBClusterMembers", "DBClusterMember", mem),
 		members("EnabledCloudwatchLogsExports", "member", exports))
 }
@@ -190,5 +195,8 @@ func (f *Fake) rds(action string, form url.Values) ([]x, *apiError) {
 		}
 		return []x{members("DBClusterSnapshots", "DBClusterSnapshot", items)}, nil
 	}
-	return nil, &apiError{http.StatusBadRequest, "InvalidAction", "awsfake: RDS action not faked: " + action}
+	if result, aerr, ok := f.blueGreen(action, form); ok {
+		return result, aerr
+	}
+	return f.rdsCatalog(action, form)
 }

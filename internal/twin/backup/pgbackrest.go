@@ -284,6 +284,28 @@ func (r *Repo) Backup(ctx context.Context, typ string, annotations map[string]st
 	return err
 }
 
+// Take takes a backup as Backup does and returns the set it made, as pgBackRest recorded it:
+// its type and label say full when pgBackRest promoted an incremental or differential backup
+// (there was no full backup to build on), so callers report what was taken, not what was asked.
+func (r *Repo) Take(ctx context.Context, typ string, annotations map[string]string) (Set, error) {
+	if err := r.Backup(ctx, typ, annotations); err != nil {
+		return Set{}, err
+	}
+	info, err := r.Info(ctx)
+	if err != nil {
+		return Set{}, err
+	}
+	// Backups of a stanza are serialized by pgBackRest's lock, and Info lists them oldest
+	// first: the newest is the one just taken.
+	if n := len(info.Backups); n > 0 {
+		return info.Backups[n-1], nil
+	}
+	return Set{}, fmt.Errorf("backup: pgbackrest backup of stanza %s succeeded but the repository lists no backup", r.cfg.Stanza)
+}
+
+// Promoted reports whether pgBackRest took a full backup when requested asked for another type.
+func (s Set) Promoted(requested string) bool { return s.Type == Full && requested != Full }
+
 // Expire removes backups and WAL older than the retention.
 func (r *Repo) Expire(ctx context.Context) error {
 	_, err := r.run(ctx, "expire")

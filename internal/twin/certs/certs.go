@@ -1,5 +1,5 @@
 // Package certs is the local twin's certificate authority: a CA and a server certificate for the
-// names clients use (localhost and 127.0.0.1), made with crypto/x509, and the CA bundle clients
+// names clients use (localhost, 127.0.0.1 and ::1), made with crypto/x509, and the CA bundle clients
 // pass as sslrootcert — as RDS publishes its bundle for verify-full.
 package certs
 
@@ -20,11 +20,13 @@ import (
 	"time"
 )
 
-// Names are the server certificate's DNS names and IP addresses.
-var (
-	DNSNames    = []string{"localhost"}
-	IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-)
+// dnsNames and ipAddresses are the names the server certificate covers: every address the
+// endpoints listen on (127.0.0.1 and, where the machine has IPv6, ::1) and the name that resolves
+// to them, so verify-full succeeds whichever one a client uses. Functions, not variables: nobody
+// may change them.
+func dnsNames() []string { return []string{"localhost"} }
+
+func ipAddresses() []net.IP { return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback} }
 
 const (
 	caValidity     = 10 * 365 * 24 * time.Hour
@@ -88,13 +90,13 @@ func newServer(f Files, ca *x509.Certificate, caKey *ecdsa.PrivateKey, now time.
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{Organization: []string{"apgstack"}, CommonName: DNSNames[0]},
+		Subject:      pkix.Name{Organization: []string{"apgstack"}, CommonName: dnsNames()[0]},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(serverValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     DNSNames,
-		IPAddresses:  IPAddresses,
+		DNSNames:     dnsNames(),
+		IPAddresses:  ipAddresses(),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
@@ -115,10 +117,12 @@ func serverValid(f Files, ca *x509.Certificate, now time.Time) bool {
 	if err != nil || now.Add(renewBefore).After(cert.NotAfter) || cert.CheckSignatureFrom(ca) != nil {
 		return false
 	}
-	if !slices.Equal(cert.DNSNames, DNSNames) || len(cert.IPAddresses) != len(IPAddresses) {
+	// A certificate made before a name was added (::1 came later) is renewed, under the same CA.
+	ips := ipAddresses()
+	if !slices.Equal(cert.DNSNames, dnsNames()) || len(cert.IPAddresses) != len(ips) {
 		return false
 	}
-	for i, ip := range IPAddresses {
+	for i, ip := range ips {
 		if !cert.IPAddresses[i].Equal(ip) {
 			return false
 		}

@@ -11,9 +11,9 @@
 // database took the new password can always put the current one back: a failed rotation leaves
 // AWSCURRENT working.
 //
-// Passwords never reach the server in clear text (the statement carries a SCRAM verifier, since
-// ALTER ROLE is logged under log_statement=ddl and pgaudit's role class) and never reach errors
-// or logs.
+// Passwords never reach the server in clear text (the statement carries a SCRAM verifier), the
+// verifier never reaches the server log (the statement runs with statement logging off; pgaudit
+// redacts its own record), and neither reaches errors or logs.
 package rotation
 
 import (
@@ -214,9 +214,18 @@ func (r *Rotator) setPassword(ctx context.Context, user, password string) error 
 		return fmt.Errorf("connect to the writer: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	// Errors name the role, never the statement: it carries the verifier.
-	if _, err := conn.Exec(ctx, "ALTER ROLE "+pgx.Identifier{user}.Sanitize()+" PASSWORD "+postgres.Quote(verifier)); err != nil {
+	// A transaction, so statement logging is off for this statement alone (the verifier must not
+	// reach the server log). Errors name the role, never the statement.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("alter role %q: begin: %w", user, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := scram.ExecUnlogged(ctx, tx, "ALTER ROLE "+pgx.Identifier{user}.Sanitize()+" PASSWORD "+postgres.Quote(verifier)); err != nil {
 		return fmt.Errorf("alter role %q: %w", user, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("alter role %q: commit: %w", user, err)
 	}
 	return nil
 }

@@ -409,8 +409,13 @@ func (s *Supervisor) takeBackupLocked(ctx context.Context, typ, why string) (bac
 		return backup.Info{}, err
 	}
 	start := time.Now()
-	if err := repo.Backup(ctx, typ, map[string]string{"apgstack": why}); err != nil {
+	set, err := repo.Take(ctx, typ, map[string]string{"apgstack": why})
+	if err != nil {
 		return backup.Info{}, err
+	}
+	done := set.Type
+	if set.Promoted(typ) {
+		done += " (pgBackRest took a full backup instead of the " + typ + " asked for: there was no full backup to build on)"
 	}
 	if err := repo.Expire(ctx); err != nil {
 		s.log.Warn("expire backups", "err", err)
@@ -421,7 +426,7 @@ func (s *Supervisor) takeBackupLocked(ctx context.Context, typ, why string) (bac
 	}
 	// Backups are not an RDS event category of their own: they are cluster notifications.
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
-		Message: fmt.Sprintf("%s backup completed in %s (%s)", typ, time.Since(start).Round(time.Second), why)})
+		Message: fmt.Sprintf("%s backup %s completed in %s (%s)", done, set.Label, time.Since(start).Round(time.Second), why)})
 	return info, nil
 }
 

@@ -185,8 +185,11 @@ func (s *Supervisor) prometheusFamilies() []metrics.Family {
 	m := &s.ops.monitoring
 	fams := m.sampler.Families(s.cfg.Database.StackName)
 	if m.alarms != nil {
-		f := metrics.Family{Name: "apgstack_alarm_state", Help: "1 while the alarm is in ALARM, 0 while OK", Type: "gauge"}
+		f := metrics.Family{Name: "apgstack_alarm_state", Help: "1 while the alarm is in ALARM, 0 while OK; absent while INSUFFICIENT_DATA", Type: "gauge"}
 		for _, st := range m.alarms.States() {
+			if st.State != alarm.Alarm && st.State != alarm.OK {
+				continue // no data is not OK: a role without an instance (dev's reader) has none
+			}
 			v := 0.0
 			if st.State == alarm.Alarm {
 				v = 1

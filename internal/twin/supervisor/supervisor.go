@@ -74,6 +74,9 @@ const (
 
 // Supervisor is a running twin.
 type Supervisor struct {
+	// unclean is what was found of a predecessor that did not shut down (recovery.go).
+	unclean uncleanStop
+
 	opts   Options
 	cfg    apgstack.Config
 	layout Layout
@@ -137,6 +140,7 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	}
 	stopHA := s.startHA(ctx) // failover watch and rotation schedule (failover.go, rotation.go)
 	defer stopHA()
+	s.reportRecovery(s.unclean)
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
 	stopOps := s.startOperations(ctx)
@@ -199,6 +203,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		return nil, fmt.Errorf("a supervisor already runs for %s (pid %s): use `apgstack status`, or `apgstack down` first", s.layout.Root, strings.TrimSpace(string(pid)))
 	}
 	s.lock = lock
+	s.unclean = s.findUncleanStop() // before this supervisor's own pid file replaces the old one
 	if err := os.WriteFile(s.layout.PIDFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)

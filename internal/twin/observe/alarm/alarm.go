@@ -4,6 +4,11 @@
 // back to OK as soon as one of them does not; a period without data does not breach
 // (TreatMissingData notBreaching). Each alarm watches one cluster role (WRITER, READER), so it
 // follows a failover as the role-dimension alarms of the database stack do.
+//
+// An alarm starts INSUFFICIENT_DATA, as a new CloudWatch alarm does, and stays so until an
+// instance holding its role is sampled: a cluster without a reader (dev, test) never shows its
+// READER alarms as OK — on AWS those alarms do not even exist there. The first sample of a role
+// makes its alarms OK without a transition, so that starting the twin notifies nobody.
 package alarm
 
 import (
@@ -20,8 +25,9 @@ import (
 
 // States of an alarm.
 const (
-	OK    = "OK"
-	Alarm = "ALARM"
+	OK               = "OK"
+	Alarm            = "ALARM"
+	InsufficientData = "INSUFFICIENT_DATA"
 )
 
 // Sample is one measurement of a metric on the instance holding a role.
@@ -86,6 +92,7 @@ type Evaluator struct {
 
 	mu     sync.Mutex
 	alarms []*watch
+	seen   map[string]bool // roles an instance has been sampled in
 }
 
 // watch is one alarm on one role.
@@ -107,10 +114,11 @@ func (w *watch) name() string {
 	return w.def.Name + "Alarm" + w.role[:1] + strings.ToLower(w.role[1:])
 }
 
-// New builds the evaluator for cluster from the alarm definitions; every alarm starts OK at now.
+// New builds the evaluator for cluster from the alarm definitions; every alarm starts
+// INSUFFICIENT_DATA at now.
 // Unknown names in WithThreshold are refused.
 func New(cluster string, defs []bestpractice.Alarm, now time.Time, opts ...Option) (*Evaluator, error) {
-	e := &Evaluator{cluster: cluster, thresholds: map[string]float64{}}
+	e := &Evaluator{cluster: cluster, thresholds: map[string]float64{}, seen: map[string]bool{}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -150,7 +158,7 @@ func New(cluster string, defs []bestpractice.Alarm, now time.Time, opts ...Optio
 		}
 		for _, role := range bestpractice.Roles {
 			e.alarms = append(e.alarms, &watch{def: d, role: role, period: period, buckets: map[int64][]float64{},
-				next: first, state: OK, since: now})
+				next: first, state: InsufficientData, since: now, reason: noData(role)})
 		}
 	}
 	return e, nil
@@ -161,6 +169,14 @@ func New(cluster string, defs []bestpractice.Alarm, now time.Time, opts ...Optio
 func (e *Evaluator) Observe(s Sample) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !math.IsNaN(s.Value) && !e.seen[s.Role] {
+		e.seen[s.Role] = true
+		for _, w := range e.alarms {
+			if w.role == s.Role && w.state == InsufficientData {
+				w.state, w.since, w.reason = OK, s.Time, ""
+			}
+		}
+	}
 	for _, w := range e.alarms {
 		if w.def.MetricName != s.Metric || w.role != s.Role || s.Time.Before(w.next) || math.IsNaN(s.Value) {
 			continue
@@ -190,6 +206,9 @@ func (e *Evaluator) Evaluate(now time.Time) []Transition {
 			if len(w.recent) > w.def.EvaluationPeriods {
 				w.recent = w.recent[len(w.recent)-w.def.EvaluationPeriods:]
 			}
+			if w.state == InsufficientData {
+				continue // no instance has held the role: nothing to judge
+			}
 			to, reason := w.judge()
 			w.reason = reason
 			if to != w.state {
@@ -200,6 +219,10 @@ func (e *Evaluator) Evaluate(now time.Time) []Transition {
 		}
 	}
 	return out
+}
+
+func noData(role string) string {
+	return fmt.Sprintf("no data: no instance has held the %s role", role)
 }
 
 // judge decides the state from the recent periods: all EvaluationPeriods breaching is ALARM.

@@ -1,6 +1,7 @@
 package alarm
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +96,9 @@ func TestMaximumAndAverage(t *testing.T) {
 				t.Fatalf("state %+v", st)
 			}
 		default:
-			if st.State != OK {
-				t.Fatalf("state %+v", st)
+			// Only the reader was sampled: the writer's alarms have had no data.
+			if want := map[string]string{"READER": OK, "WRITER": InsufficientData}[st.Role]; st.State != want {
+				t.Fatalf("state %+v, want %s", st, want)
 			}
 		}
 	}
@@ -125,5 +127,65 @@ func TestUnknownOverrideRefused(t *testing.T) {
 	_, err := New("c", bestpractice.Alarms, t0, WithThreshold("Disk", 1))
 	if err == nil || !strings.Contains(err.Error(), `"Disk"`) || !strings.Contains(err.Error(), "CPU") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestRoleWithoutInstance: the alarms of a role no instance holds (the reader of a dev or test
+// cluster) are INSUFFICIENT_DATA, never OK, and say why; the first sample of a role makes its
+// alarms OK without a transition, and from then on they judge as any other.
+func TestRoleWithoutInstance(t *testing.T) {
+	type step struct {
+		role string  // "" = no sample this period
+		cpu  float64 // the CPU sample
+	}
+	writer := func(n int, cpu float64) []step { return slices.Repeat([]step{{"WRITER", cpu}}, n) }
+	reader := func(n int, cpu float64) []step { return slices.Repeat([]step{{"READER", cpu}}, n) }
+	tests := []struct {
+		name        string
+		steps       []step
+		want        map[string]string // role -> state of its CPU alarm
+		transitions []string
+	}{
+		{"nothing sampled yet", []step{{}, {}}, map[string]string{"WRITER": InsufficientData, "READER": InsufficientData}, nil},
+		{"dev: a writer only", writer(6, 10), map[string]string{"WRITER": OK, "READER": InsufficientData}, nil},
+		{"dev: a busy writer alarms, the absent reader does not", writer(6, 99), map[string]string{"WRITER": Alarm, "READER": InsufficientData},
+			[]string{"CPUAlarmWriter OK->ALARM"}},
+		{"a reader that appears later starts OK, quietly", append(writer(3, 10), reader(2, 10)...),
+			map[string]string{"WRITER": OK, "READER": OK}, nil},
+		{"and then alarms like any other", append(writer(1, 10), reader(5, 99)...),
+			map[string]string{"WRITER": OK, "READER": Alarm}, []string{"CPUAlarmReader OK->ALARM"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New("c", bestpractice.Alarms, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := t0
+			var got []string
+			for _, s := range tt.steps {
+				if s.role != "" {
+					e.Observe(Sample{Time: now.Add(time.Second), Metric: "CPUUtilization", Role: s.role, Value: s.cpu})
+				}
+				now = now.Add(time.Minute)
+				for _, tr := range e.Evaluate(now) {
+					got = append(got, tr.Name+" "+tr.From+"->"+tr.To)
+				}
+			}
+			if !slices.Equal(got, tt.transitions) {
+				t.Errorf("transitions %v, want %v", got, tt.transitions)
+			}
+			for _, st := range e.States() {
+				if st.Metric != "CPUUtilization" {
+					continue
+				}
+				if st.State != tt.want[st.Role] {
+					t.Errorf("%s: %s, want %s", st.Name, st.State, tt.want[st.Role])
+				}
+				if st.State == InsufficientData && !strings.Contains(st.Reason, "no instance has held the "+st.Role+" role") {
+					t.Errorf("%s: reason %q does not say why", st.Name, st.Reason)
+				}
+			}
+		})
 	}
 }

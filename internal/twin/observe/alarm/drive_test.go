@@ -87,7 +87,7 @@ func TestDriveTransactionIDAlarm(t *testing.T) {
 		}
 	}
 	for i := range 5 {
-		if state() != alarm.OK {
+		if state() == alarm.Alarm {
 			t.Fatalf("ALARM after %d breaching periods, want 5", i)
 		}
 		onePeriod()

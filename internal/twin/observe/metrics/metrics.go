@@ -179,24 +179,47 @@ func (s *Sampler) sample(ctx context.Context, t Target) Sample {
 }
 
 // querySample reads the SQL metrics in one round trip on the instance's kept connection. The
-// sampler's own connection is not counted.
-func (s *Sampler) querySample(ctx context.Context, t Target, values map[string]float64) (err error) {
-	conn := s.conns[t.Instance]
+// sampler's own connection is not counted. A kept connection that fails gets one fresh
+// connection before the failure is reported: after a failover or a restart the old one is dead
+// (broken pipe, terminated), which is no news to report.
+func (s *Sampler) querySample(ctx context.Context, t Target, values map[string]float64) error {
+	conn, kept := s.conns[t.Instance], true
 	if conn == nil || conn.IsClosed() {
-		if conn, err = t.Connect(ctx); err != nil {
+		kept = false
+	}
+	var err error
+	if kept {
+		if err = query(ctx, conn, t.Instance, values); err == nil {
+			return nil
+		}
+		s.drop(t.Instance)
+		if ctx.Err() != nil {
 			return err
 		}
-		s.conns[t.Instance] = conn
 	}
-	defer func() {
-		if err != nil { // a broken connection (the server restarted) is opened anew next time
-			conn.Close(context.Background())
-			delete(s.conns, t.Instance)
-		}
-	}()
+	if conn, err = t.Connect(ctx); err != nil {
+		return err
+	}
+	s.conns[t.Instance] = conn
+	if err = query(ctx, conn, t.Instance, values); err != nil {
+		s.drop(t.Instance) // opened anew next time
+	}
+	return err
+}
+
+// drop closes and forgets an instance's kept connection.
+func (s *Sampler) drop(instance string) {
+	if c := s.conns[instance]; c != nil {
+		c.Close(context.Background())
+	}
+	delete(s.conns, instance)
+}
+
+// query reads the SQL metrics of one instance into values.
+func query(ctx context.Context, conn *pgx.Conn, instance string, values map[string]float64) error {
 	var txids, conns int64
 	var lag, lagBytes *float64
-	err = conn.QueryRow(ctx, `SELECT
+	err := conn.QueryRow(ctx, `SELECT
 		(SELECT max(age(datfrozenxid)) FROM pg_database)::bigint,
 		(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()),
 		CASE WHEN pg_is_in_recovery() THEN
@@ -205,7 +228,7 @@ func (s *Sampler) querySample(ctx context.Context, t Target, values map[string]f
 		CASE WHEN pg_is_in_recovery() THEN
 			coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0) END::float8`).Scan(&txids, &conns, &lag, &lagBytes)
 	if err != nil {
-		return fmt.Errorf("metrics query on %s: %w", t.Instance, err)
+		return fmt.Errorf("metrics query on %s: %w", instance, err)
 	}
 	values[MaximumUsedTransactionIDs] = float64(txids)
 	values[DatabaseConnections] = float64(conns)

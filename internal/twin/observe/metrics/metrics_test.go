@@ -94,10 +94,8 @@ func TestSamplerAgainstRealServer(t *testing.T) {
 	if _, err := c1.Exec(ctx, "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"); err != nil {
 		t.Fatal(err)
 	}
-	if smp := s.SampleAll(ctx)[0]; len(smp.Errors) > 0 {
-		if again := s.SampleAll(ctx)[0]; len(again.Errors) > 0 || again.Values[DatabaseConnections] != 1 {
-			t.Fatalf("the sampler did not reconnect: %+v", again)
-		}
+	if smp := s.SampleAll(ctx)[0]; len(smp.Errors) > 0 || smp.Values[DatabaseConnections] != 1 {
+		t.Fatalf("the sampler did not reconnect quietly: %+v", smp)
 	}
 
 	// The Prometheus endpoint shows the latest sample.
