@@ -24,6 +24,8 @@ const (
 	ParamBootstrapBucket = "LambdaBootStrapS3Bucket"
 	ParamBootstrapKey    = "LambdaBootStrapS3Key"
 	ParamSnapshot        = "DBSnapshotName"
+	ParamEngineVersion   = "DBEngineVersion"
+	ParamInstanceClass   = "DBInstanceClass"
 )
 
 // Logical ids of the database stack's secrets. The master's keeps the sample's name.
