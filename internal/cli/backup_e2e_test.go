@@ -142,7 +142,9 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 
 	out, _ = run("events", "--category", "notification", "-o", "json")
 	var evs []api.Event
-	if err := json.Unmarshal([]byte(out), &evs); err != nil || !slices.ContainsFunc(evs, func(e api.Event) bool { return strings.HasPrefix(e.Message, "full backup ") && strings.Contains(e.Message, " completed in ") }) {
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || !slices.ContainsFunc(evs, func(e api.Event) bool {
+		return strings.HasPrefix(e.Message, "full backup ") && strings.Contains(e.Message, " completed in ")
+	}) {
 		t.Fatalf("events: %v\n%s", err, out)
 	}
 	var rep api.MetricsReport

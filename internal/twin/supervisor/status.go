@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -65,6 +66,8 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 	}
 	insts := slices.Clone(s.state.Instances)
 	sync := s.state.Sync
+	// Everything of the instances is read under the lock: a failover's rejoin replaces them.
+	instances := maps.Clone(s.instances)
 	live := map[string]bool{}
 	pids := map[string]int{}
 	for name, i := range s.instances {
@@ -83,7 +86,7 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 	}
 	for _, in := range insts {
 		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, PID: pids[in.Name], State: api.StateStopped}
-		i := s.instances[in.Name]
+		i := instances[in.Name]
 		switch {
 		case failed[in.Name] != "":
 			out.State, out.Error = api.StateFailed, failed[in.Name]
