@@ -18,6 +18,18 @@ func TestDefaultIsValid(t *testing.T) {
 
 // TestValidateConstraints has one case per constraint: each error names the field, the value and
 // what is allowed.
+// TestUsernamesAllowed: names RDS accepts for the master user pass, among them postgres, the RDS
+// console's default.
+func TestUsernamesAllowed(t *testing.T) {
+	for _, name := range []string{"postgres", "Postgres", "dbadmin", "master_1"} {
+		c := Default()
+		c.Database.Username = name
+		if err := c.Validate(); err != nil {
+			t.Errorf("username %q: %v", name, err)
+		}
+	}
+}
+
 func TestValidateConstraints(t *testing.T) {
 	tests := []struct {
 		field   string
@@ -40,7 +52,7 @@ func TestValidateConstraints(t *testing.T) {
 		{"database.username", "admin-user", "16 characters at most"},
 		{"database.username", "averyveryverylongname", "16 characters at most"},
 		{"database.username", "rdsadmin", "a name RDS does not reserve"},
-		{"database.username", "postgres", "a name RDS does not reserve"},
+		{"database.username", "rdsadmin", "a name RDS does not reserve"},
 		{"environment.stage", "staging", "one of dev, test, pre-prod, prod"},
 		{"environment.application", "App1", "letters and spaces"},
 		{"environment.applicationVersion", "1.0 beta", "letters, digits, '.' and '-'"},
@@ -63,7 +75,8 @@ func TestValidateConstraints(t *testing.T) {
 		{"database.bootstrapS3Key", "k.zip", "set together with database.bootstrapS3Bucket"},
 		{"database.engineLifecycleSupport", "yes", "one of open-source-rds-extended-support-disabled"},
 		{"database.pgauditLog", "ddl,everything", "pgaudit classes"},
-		{"database.schema", strings.Repeat("s", 58), "57 characters at most"},
+		{"database.schema", strings.Repeat("s", 52), "51 characters at most: the owner's rotation identity <schema>_owner_clone must fit in 63"},
+		{"database.schema", "1abc", "a letter, then letters, digits and '_'"},
 		{"target.kind", "gcp", "one of local, aws"},
 		{"target.aws.region", "Europe", "a Region name"},
 		{"target.local.readerPort", "80", "from 1150 to 65535"},

@@ -82,9 +82,10 @@ func EngineMajor(version string) string {
 	return strings.SplitN(version, ".", 2)[0]
 }
 
-// ReservedDBUsernames are names RDS refuses as the master user.
+// ReservedDBUsernames are names RDS refuses as the master user. "postgres" is not one: it is the
+// RDS console's default master user name for (Aurora) PostgreSQL.
 var ReservedDBUsernames = []string{
-	"admin", "postgres", "rdsadmin", "rds_superuser", "rdsrepladmin", "rds_replication",
+	"admin", "rdsadmin", "rds_superuser", "rdsrepladmin", "rds_replication",
 	"rds_iam", "rds_password", "rdstopmgr", "pg_signal_backend", "public", "root", "user",
 	"aurora_admin", "rds_ad", "template0", "template1",
 }

@@ -60,8 +60,10 @@ var (
 	safeInitScriptPattern = regexp.MustCompile(`^$|^http[^\s'"\\$` + "`" + `]*$`)
 )
 
-// MaxSchemaLength keeps <schema>_owner within PostgreSQL's 63-byte identifiers.
-const MaxSchemaLength = 57
+// MaxSchemaLength keeps the longest role name the schema gives — <schema>_owner_clone, the owner's
+// identity under AWS's multi-user rotation, which refuses names over 63 characters — within
+// PostgreSQL's 63-byte identifiers.
+const MaxSchemaLength = 63 - len("_owner_clone")
 
 // Validate checks every field with the original templates' constraints, and the engine version
 // against the release calendar on today's date, and returns a *ValidationError listing all that
@@ -127,12 +129,16 @@ func (c *Config) ValidateAt(now time.Time) error {
 			break
 		}
 	}
-	// The bootstrap's roles are <schema>_owner, _rw and _ro: 57 characters keep them within
-	// PostgreSQL's 63-byte names.
-	if d.Schema != "" {
+	// The bootstrap's roles are <schema>_owner, _rw and _ro, and their rotation clones
+	// <role>_clone: MaxSchemaLength keeps them within PostgreSQL's 63-byte names.
+	const cloneLimit = "the owner's rotation identity <schema>_owner_clone must fit in 63 characters (AWS's multi-user rotation refuses longer names)"
+	switch {
+	case d.Schema != "" && !IdentifierPattern.MatchString(d.Schema):
 		v.identifier("database.schema", d.Schema, MaxSchemaLength)
-	} else if len(d.Name) > MaxSchemaLength {
-		v.add("database.schema", d.Schema, fmt.Sprintf("a schema name of %d characters at most: database.name (%d characters) is too long to stand in for it, so name the schema", MaxSchemaLength, len(d.Name)))
+	case len(d.Schema) > MaxSchemaLength:
+		v.add("database.schema", d.Schema, fmt.Sprintf("%d characters at most: %s", MaxSchemaLength, cloneLimit))
+	case d.Schema == "" && len(d.Name) > MaxSchemaLength:
+		v.add("database.schema", d.Schema, fmt.Sprintf("a schema name of %d characters at most: database.name (%d characters) is too long to stand in for it, so name the schema (%s)", MaxSchemaLength, len(d.Name), cloneLimit))
 	}
 	v.intOneOf("database.logsRetentionInDays", d.LogsRetentionInDays, LogRetentionDays)
 	v.validateAurora(c)

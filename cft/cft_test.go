@@ -244,3 +244,24 @@ Resources:
 		t.Fatalf("round trip lost Globals or ForEach:\n%s", out)
 	}
 }
+
+func TestEvaluateSplit(t *testing.T) {
+	ev, err := New("").Evaluate(map[string]string{StackId: "arn:aws:cloudformation:eu-west-1:1:stack/db/uuid-1", Region: "${AWS::Region}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   any
+		want any
+	}{
+		{"select a part", Select(2, Split("/", Ref(StackId))), "uuid-1"},
+		{"join the parts", JoinList("-", Split("/", "a/b/c")), "a-b-c"},
+		{"symbolic stays", Split("/", Ref(Region)), map[string]any{"Fn::Split": []any{"/", "${AWS::Region}"}}},
+		{"unresolved stays", Split("/", GetAtt("R", "Arn")), map[string]any{"Fn::Split": []any{"/", GetAtt("R", "Arn")}}},
+	} {
+		if got := ev.Resolve(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: Resolve = %#v, want %#v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -275,6 +275,22 @@ func (e *Evaluation) resolveFn(orig any, name string, arg any, decide func(strin
 			return map[string]any{name: []any{args[0], e.resolveInner(args[1], decide)}}
 		}
 		return list[idx]
+	case "Fn::Split":
+		if len(args) != 2 {
+			return orig
+		}
+		delim, _ := args[0].(string)
+		str, ok := e.resolveInner(args[1], decide).(string)
+		// "${AWS::StackId}" and the like stand for values known only after deployment
+		// (stacks.Explain): their parts are unknown.
+		if !ok || delim == "" || (strings.HasPrefix(str, "${") && strings.HasSuffix(str, "}")) {
+			return map[string]any{name: []any{delim, e.resolveInner(args[1], decide)}}
+		}
+		var out []any
+		for _, part := range strings.Split(str, delim) {
+			out = append(out, part)
+		}
+		return out
 	case "Fn::FindInMap":
 		if len(args) != 3 {
 			return orig

@@ -1,6 +1,9 @@
 package cft
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Pseudo parameters.
 const (
@@ -19,12 +22,7 @@ var PseudoParameters = []string{AccountId, NotificationARNs, NoValueName, Partit
 
 // IsPseudo reports whether name is a pseudo parameter.
 func IsPseudo(name string) bool {
-	for _, p := range PseudoParameters {
-		if p == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(PseudoParameters, name)
 }
 
 // Functions maps the long-form key of every intrinsic function to its short-form YAML tag.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,7 +70,7 @@ func (t *Template) Node() (*yaml.Node, error) {
 		if t.Interface != nil {
 			md.add("AWS::CloudFormation::Interface", t.Interface.node())
 		}
-		for _, k := range sortedKeys(t.Metadata) {
+		for _, k := range slices.Sorted(maps.Keys(t.Metadata)) {
 			n, err := valueNode(t.Metadata[k])
 			if err != nil {
 				return nil, fmt.Errorf("Metadata.%s: %w", k, err)
@@ -182,7 +184,7 @@ func (i *Interface) node() *yaml.Node {
 	}
 	if len(i.ParameterLabels) > 0 {
 		labels := newMap()
-		for _, k := range sortedKeys(i.ParameterLabels) {
+		for _, k := range slices.Sorted(maps.Keys(i.ParameterLabels)) {
 			l := newMap()
 			l.add("default", strNode(i.ParameterLabels[k]))
 			labels.add(k, l.Node)
@@ -381,7 +383,7 @@ func valueNode(v any) (*yaml.Node, error) {
 		return seq, nil
 	case map[string]any:
 		m := newMap()
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			n, err := valueNode(x[k])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)

@@ -12,7 +12,6 @@ package cft
 
 import (
 	"fmt"
-	"sort"
 )
 
 // FormatVersion is the only AWSTemplateFormatVersion there is.
@@ -161,6 +160,18 @@ func (t *Template) Resource(name string) *Resource {
 	return nil
 }
 
+// Clone copies the template and its resources, so that a resource's type, condition or
+// attributes can be changed in the copy; property values are shared, not copied.
+func (t *Template) Clone() *Template {
+	c := *t
+	c.Resources = make([]*Resource, len(t.Resources))
+	for i, r := range t.Resources {
+		rc := *r
+		c.Resources[i] = &rc
+	}
+	return &c
+}
+
 // Output returns the named output or nil.
 func (t *Template) Output(name string) *Output {
 	for _, o := range t.Outputs {
@@ -253,13 +264,4 @@ func (t *Template) Check() error {
 		outs[o.Name] = true
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

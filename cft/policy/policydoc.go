@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apgstack/apgstack/cft"
@@ -65,10 +66,8 @@ func wildcardPrincipal(p any) bool {
 			if k == "Service" || k == "Federated" {
 				continue
 			}
-			for _, s := range Strings(v) {
-				if s == "*" {
-					return true
-				}
+			if slices.Contains(Strings(v), "*") {
+				return true
 			}
 		}
 	}
@@ -111,12 +110,7 @@ func (s statement) grants(action string) bool {
 }
 
 func (s statement) allResources() bool {
-	for _, r := range s.resources {
-		if r == "*" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.resources, "*")
 }
 
 // policyDoc is an IAM identity policy document found in a resource.

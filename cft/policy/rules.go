@@ -139,3 +139,19 @@ func (c *Context) keyResource(v any) *cft.Resource {
 	}
 	return nil
 }
+
+// Resource types the service rules name.
+const (
+	kmsKey     = "AWS::KMS::Key"
+	snsTopic   = "AWS::SNS::Topic"
+	secret     = "AWS::SecretsManager::Secret"
+	lambdaFn   = "AWS::Lambda::Function"
+	logGroup   = "AWS::Logs::LogGroup"
+	alarm      = "AWS::CloudWatch::Alarm"
+	rotation   = "AWS::SecretsManager::RotationSchedule"
+	eventSub   = "AWS::RDS::EventSubscription"
+	iamRole    = "AWS::IAM::Role"
+	topicPol   = "AWS::SNS::TopicPolicy"
+	secretPol  = "AWS::SecretsManager::ResourcePolicy"
+	lambdaPerm = "AWS::Lambda::Permission"
+)

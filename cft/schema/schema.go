@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -100,12 +101,7 @@ func (t *Types) UnmarshalJSON(b []byte) error {
 
 // Has reports whether the named type is in t.
 func (t Types) Has(name string) bool {
-	for _, n := range t {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(t, name)
 }
 
 // ClosedObject reports whether an object node admits no property beyond those it names.
@@ -163,12 +159,7 @@ func unescape(s string) string {
 // ReadOnly reports whether a top-level property is read-only (set by CloudFormation, not by
 // templates).
 func (s *Schema) ReadOnly(property string) bool {
-	for _, p := range s.ReadOnlyProperties {
-		if p == "/properties/"+property {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.ReadOnlyProperties, "/properties/"+property)
 }
 
 // Taggable reports whether resources of this type take tags, and the property holding them.

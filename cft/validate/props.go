@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -381,7 +382,7 @@ func (p *propChecker) object(obj map[string]any, n *schema.Node, path string, to
 			p.errorf(path, RuleRequired, "missing required property %s", req)
 		}
 	}
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		kp := join(path, k)
 		if prop, ok := n.Properties[k]; ok {
 			if top && p.s.ReadOnly(k) {
@@ -430,7 +431,7 @@ var (
 // patternProperty finds the patternProperties entry a key matches. A pattern Go cannot compile
 // (ECMAScript features) matches everything: it cannot be checked here.
 func (p *propChecker) patternProperty(n *schema.Node, k string) *schema.Node {
-	for _, pat := range sortedKeys(n.PatternProperties) { // sorted: the same match every run
+	for _, pat := range slices.Sorted(maps.Keys(n.PatternProperties)) { // sorted: the same match every run
 		prop := n.PatternProperties[pat]
 		patternMu.Lock()
 		re, seen := patternCache[pat]

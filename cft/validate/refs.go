@@ -2,7 +2,8 @@ package validate
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/apgstack/apgstack/cft"
@@ -47,7 +48,7 @@ func (c *checker) refs(where at, sc scope, v any, path string) []string {
 		}
 		switch x := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(x) {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
 				walk(x[k], join(path, k), guarded)
 			}
 		case []any:
@@ -170,69 +171,6 @@ func (c *checker) intrinsic(where at, sc scope, name string, arg any, path strin
 	}
 }
 
-// kind is what an intrinsic function gives, as far as it is known without deploying.
-type kind int
-
-const (
-	kindUnknown kind = iota
-	kindScalar       // a string (or a number)
-	kindList         // a list of strings
-)
-
-func (k kind) String() string {
-	switch k {
-	case kindScalar:
-		return "a single value"
-	case kindList:
-		return "a list"
-	}
-	return "a value"
-}
-
-// resultKind tells what a function call gives.
-func (c *checker) resultKind(name string, arg any) kind {
-	switch name {
-	case "Ref":
-		target, _ := arg.(string)
-		if target == cft.NotificationARNs {
-			return kindList
-		}
-		if cft.IsPseudo(target) {
-			return kindScalar
-		}
-		if p, ok := c.params[target]; ok {
-			if valid, list := parameterType(p.Type); valid && list {
-				return kindList
-			} else if valid {
-				return kindScalar
-			}
-			return kindUnknown
-		}
-		if _, ok := c.resources[target]; ok {
-			return kindScalar // a resource's Ref is its physical id
-		}
-	case "Fn::Join", "Fn::Sub", "Fn::Base64", "Fn::ImportValue", "Fn::ToJsonString", "Fn::Length":
-		return kindScalar
-	case "Fn::GetAZs", "Fn::Split", "Fn::Cidr":
-		return kindList
-	}
-	return kindUnknown
-}
-
-// valueKind is resultKind for any value: literal lists and scalars included.
-func (c *checker) valueKind(v any) kind {
-	if name, arg, ok := cft.Intrinsic(v); ok {
-		return c.resultKind(name, arg)
-	}
-	switch v.(type) {
-	case []any:
-		return kindList
-	case string, int, float64, bool:
-		return kindScalar
-	}
-	return kindUnknown
-}
-
 // ref checks a Ref (or ${Name}) target.
 func (c *checker) ref(where at, sc scope, target, what, path string, dep func(string)) {
 	if cft.IsPseudo(target) {
@@ -288,30 +226,50 @@ func (c *checker) getAtt(where at, sc scope, res, attr, what, path string, dep f
 		return // unknown types are reported once, on the resource
 	}
 	if !hasAttribute(s, attr) {
-		c.warnf(where, path, RuleGetAttAttribute, "%s: the schema of %s does not list an attribute %q", what, r.Type, attr)
+		c.errorf(where, path, RuleGetAttAttribute, "%s: %s has no attribute %q (its schema's attributes: %s)", what, r.Type, attr, strings.Join(attributes(s), ", "))
 	}
 }
 
-// hasAttribute reports whether attr is one of the type's read-only properties (its return values)
-// or a property.
+// hasAttribute reports whether Fn::GetAtt can return attr: one of the type's read-only
+// properties (its return values, nested ones written A.B), or — as CloudFormation also accepts —
+// a top-level property, or a key under a property that is a map.
 func hasAttribute(s *schema.Schema, attr string) bool {
 	// Nested attributes appear both as /properties/A/B and as /properties/A.B.
 	ptr := "/properties/" + strings.ReplaceAll(attr, ".", "/")
-	for _, p := range s.ReadOnlyProperties {
-		if p == ptr || p == "/properties/"+attr {
-			return true
+	if slices.Contains(s.ReadOnlyProperties, ptr) || slices.Contains(s.ReadOnlyProperties, "/properties/"+attr) {
+		return true
+	}
+	first, rest, nested := strings.Cut(attr, ".")
+	n, ok := s.Properties[first]
+	if !ok {
+		return false
+	}
+	for nested {
+		n = s.Resolve(n)
+		if n == nil || len(n.Properties) == 0 && !n.ClosedObject() {
+			return true // a map, or a node the schema leaves open: any key
+		}
+		var key string
+		key, rest, nested = strings.Cut(rest, ".")
+		if n, ok = n.Properties[key]; !ok {
+			return false
 		}
 	}
-	first, _, _ := strings.Cut(attr, ".")
-	_, ok := s.Properties[first]
-	return ok
+	return true
 }
 
-// conditionName checks that a named condition exists.
-func (c *checker) conditionName(where at, name, what, path string) {
-	if !c.conds[name] {
-		c.errorf(where, path, RuleConditionTarget, "%s: no condition is called %q", what, name)
+// attributes lists a type's return values (its read-only properties) as GetAtt names them.
+func attributes(s *schema.Schema) []string {
+	var out []string
+	for _, p := range s.ReadOnlyProperties {
+		if name, ok := strings.CutPrefix(p, "/properties/"); ok {
+			out = append(out, strings.ReplaceAll(name, "/", "."))
+		}
 	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	return out
 }
 
 // findInMap checks the mapping and, where they are literal, its keys.
@@ -337,11 +295,11 @@ func (c *checker) findInMap(where at, args []any, isList bool, path string) {
 	if topLit {
 		inner, ok := m.Values[top]
 		if !ok {
-			c.errorf(where, path, RuleFindInMapTarget, "Fn::FindInMap: mapping %s has no top-level key %q (has %s)", name, top, strings.Join(sortedKeys(m.Values), ", "))
+			c.errorf(where, path, RuleFindInMapTarget, "Fn::FindInMap: mapping %s has no top-level key %q (has %s)", name, top, strings.Join(slices.Sorted(maps.Keys(m.Values)), ", "))
 			return
 		}
 		if _, ok := inner[second]; secondLit && !ok {
-			c.errorf(where, path, RuleFindInMapTarget, "Fn::FindInMap: mapping %s.%s has no key %q (has %s)", name, top, second, strings.Join(sortedKeys(inner), ", "))
+			c.errorf(where, path, RuleFindInMapTarget, "Fn::FindInMap: mapping %s.%s has no key %q (has %s)", name, top, second, strings.Join(slices.Sorted(maps.Keys(inner)), ", "))
 		}
 		return
 	}
@@ -366,251 +324,6 @@ func literal(v any) (string, bool) {
 	return "", false
 }
 
-// conditions checks the Conditions section: each body is a condition function, names exist, they
-// refer only to parameters, and no condition depends on itself.
-func (c *checker) conditions() {
-	graph := map[string][]string{}
-	for i, cd := range c.t.Conditions {
-		where := at{secConditions, i, cd.Name}
-		c.conditionExpr(where, cd.Value, "", true)
-		c.refs(where, inCondition, cd.Value, "")
-		graph[cd.Name] = conditionNames(cd.Value)
-	}
-	// Cycles among conditions, each reported once.
-	order := make([]string, len(c.t.Conditions))
-	for i, cd := range c.t.Conditions {
-		order[i] = cd.Name
-	}
-	reported := map[string]bool{}
-	findCycles(order, graph, func(cycle []string) {
-		if !reported[cycle[0]] {
-			reported[cycle[0]] = true
-			m := cycle[0]
-			c.errorf(at{secConditions, c.conditionIndex(m), m}, "", RuleConditionCycle, "conditions refer to each other in a circle: %s", strings.Join(cycle, " -> "))
-		}
-	})
-}
-
-func (c *checker) conditionIndex(name string) int {
-	for i, cd := range c.t.Conditions {
-		if cd.Name == name {
-			return i
-		}
-	}
-	return 0
-}
-
-// conditionExpr checks that v is a condition function; top is true for a condition's body.
-func (c *checker) conditionExpr(where at, v any, path string, top bool) {
-	name, arg, ok := cft.Intrinsic(v)
-	if !ok {
-		if _, isBool := v.(bool); isBool && !top {
-			return
-		}
-		c.errorf(where, path, RuleConditionForm, "a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition, got %s", describe(v))
-		return
-	}
-	args, _ := arg.([]any)
-	p := join(path, name)
-	switch name {
-	case "Fn::Equals":
-		if len(args) != 2 {
-			c.errorf(where, p, RuleConditionForm, "Fn::Equals takes two values, got %s", describe(arg))
-		}
-	case "Fn::Not":
-		if len(args) != 1 {
-			c.errorf(where, p, RuleConditionForm, "Fn::Not takes a list of one condition, got %s", describe(arg))
-			return
-		}
-		c.conditionExpr(where, args[0], p+"[0]", false)
-	case "Fn::And", "Fn::Or":
-		if len(args) < 2 || len(args) > 10 {
-			c.errorf(where, p, RuleConditionForm, "%s takes 2 to 10 conditions, got %s", name, describe(arg))
-		}
-		for i, a := range args {
-			c.conditionExpr(where, a, fmt.Sprintf("%s[%d]", p, i), false)
-		}
-	case "Condition":
-		// Checked by refs (conditionName).
-	default:
-		c.errorf(where, path, RuleConditionForm, "%s is not a condition function (want Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition)", name)
-	}
-}
-
-// conditionNames lists the conditions named inside a condition body.
-func conditionNames(v any) []string {
-	var out []string
-	var walk func(v any)
-	walk = func(v any) {
-		if name, arg, ok := cft.Intrinsic(v); ok {
-			if s, isStr := arg.(string); name == "Condition" && isStr {
-				out = append(out, s)
-				return
-			}
-			walk(arg)
-			return
-		}
-		if l, ok := v.([]any); ok {
-			for _, e := range l {
-				walk(e)
-			}
-		}
-	}
-	walk(v)
-	return out
-}
-
-func cycleFrom(stack []string, start string) []string {
-	for i, n := range stack {
-		if n == start {
-			out := append([]string{}, stack[i:]...)
-			return append(out, start)
-		}
-	}
-	return []string{start, start}
-}
-
-// mappingsAndRules checks the Rules section's references.
-func (c *checker) mappingsAndRules() {
-	for i, r := range c.t.Rules {
-		c.refs(at{secRules, i, r.Name}, inRule, r.Value, "")
-	}
-	for i, m := range c.t.Mappings {
-		for top, inner := range m.Values {
-			if inner == nil {
-				c.errorf(at{secMappings, i, m.Name}, top, RuleIntrinsicForm, "mapping entry %s is empty", top)
-			}
-		}
-	}
-}
-
-// cycles reports every circle of resources that depend on each other, once, with its path.
-func (c *checker) cycles() {
-	order := make([]string, len(c.t.Resources))
-	for i, r := range c.t.Resources {
-		order[i] = r.Name
-	}
-	inCycle := map[string]bool{}
-	findCycles(order, c.graph, func(cycle []string) {
-		fresh := false
-		for _, x := range cycle {
-			if !inCycle[x] {
-				fresh = true
-			}
-			inCycle[x] = true
-		}
-		if fresh {
-			m := cycle[0]
-			c.errorf(at{secResources, c.resourceIndex(m), m}, "", RuleCycle, "circular dependency: %s", strings.Join(cycle, " -> "))
-		}
-	})
-}
-
-// findCycles walks graph depth first from each node of order and calls found with the path of
-// every back edge: a circle that starts and ends at the same node.
-func findCycles(order []string, graph map[string][]string, found func(cycle []string)) {
-	state := map[string]int{} // 0 new, 1 on the stack, 2 done
-	var stack []string
-	var visit func(n string)
-	visit = func(n string) {
-		state[n] = 1
-		stack = append(stack, n)
-		for _, m := range graph[n] {
-			switch state[m] {
-			case 0:
-				visit(m)
-			case 1:
-				found(cycleFrom(stack, m))
-			}
-		}
-		stack = stack[:len(stack)-1]
-		state[n] = 2
-	}
-	for _, n := range order {
-		if state[n] == 0 {
-			visit(n)
-		}
-	}
-}
-
-func (c *checker) resourceIndex(name string) int {
-	for i, r := range c.t.Resources {
-		if r.Name == name {
-			return i
-		}
-	}
-	return 0
-}
-
-// checkOutputs checks output references and conditions.
-func (c *checker) checkOutputs() {
-	for i, o := range c.t.Outputs {
-		where := at{secOutputs, i, o.Name}
-		c.entryCond = o.Condition
-		if o.Condition != "" {
-			c.conditionName(where, o.Condition, "Condition", "Condition")
-		}
-		c.refs(where, inOutput, o.Value, "Value")
-		if c.valueKind(o.Value) == kindList {
-			c.errorf(where, "Value", RuleOutputValue, "an output's value must be a single string, and %s is a list (join it with Fn::Join)", describe(o.Value))
-		}
-		if _, _, fn := cft.Intrinsic(o.Value); !fn && c.valueKind(o.Value) == kindUnknown {
-			c.errorf(where, "Value", RuleOutputValue, "an output's value must be a single string, not %s", describe(o.Value))
-		}
-		if o.Export != nil {
-			c.refs(where, inOutput, o.Export, "Export.Name")
-		}
-	}
-	c.entryCond = ""
-}
-
-// exports reports export names used twice. Names are compared after substituting the pseudo
-// parameters and keeping each parameter as a placeholder, so "${AWS::StackName}-VPC" and
-// !Join ['-', [!Ref AWS::StackName, VPC]] are the same name whatever the stack is called.
-// Outputs under different conditions may share a name (only one of them exists).
-func (c *checker) exports() {
-	// Conditions stay undecided: an export name that depends on one is not compared.
-	ev := &cft.Evaluation{Template: c.t, Params: map[string]any{}, Conditions: map[string]bool{}}
-	for k, v := range cft.DefaultPseudo {
-		ev.Params[k] = v
-	}
-	ev.Params[cft.StackName] = "${AWS::StackName}"
-	for _, p := range c.t.Parameters {
-		ev.Params[p.Name] = "${" + p.Name + "}"
-	}
-	type seenExport struct {
-		output, condition string
-	}
-	seen := map[string]seenExport{}
-	for i, o := range c.t.Outputs {
-		if o.Export == nil {
-			continue
-		}
-		name, ok := ev.Resolve(o.Export).(string)
-		if !ok {
-			continue // depends on a resource or a condition; cannot be compared
-		}
-		prev, dup := seen[name]
-		if !dup {
-			seen[name] = seenExport{o.Name, o.Condition}
-			continue
-		}
-		if prev.condition != "" && o.Condition != "" && prev.condition != o.Condition {
-			continue
-		}
-		c.errorf(at{secOutputs, i, o.Name}, "Export.Name", RuleExportDuplicate, "export name %q is already exported by output %s", name, prev.output)
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // describe shows a value briefly in a message.
 func describe(v any) string {
 	switch x := v.(type) {
@@ -631,7 +344,7 @@ func describe(v any) string {
 		if name, _, ok := cft.Intrinsic(x); ok {
 			return name
 		}
-		keys := sortedKeys(x)
+		keys := slices.Sorted(maps.Keys(x))
 		if len(keys) > 4 {
 			keys = append(keys[:4], "...")
 		}

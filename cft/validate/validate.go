@@ -60,7 +60,7 @@ const (
 	RuleLogicalID        = "logical-id"         // a logical id that is not alphanumeric
 	RuleRefTarget        = "ref-target"         // Ref or ${Name} to nothing
 	RuleGetAttTarget     = "getatt-target"      // Fn::GetAtt or ${Res.Attr} to no resource
-	RuleGetAttAttribute  = "getatt-attribute"   // an attribute the type's schema does not list
+	RuleGetAttAttribute  = "getatt-attribute"   // an attribute the type does not have (an error)
 	RuleDependsOnTarget  = "depends-on-target"  // DependsOn a resource that is not there
 	RuleConditionTarget  = "condition-target"   // a condition name that is not defined
 	RuleConditionForm    = "condition-form"     // a condition that is not a condition function
@@ -129,6 +129,7 @@ var awsTransforms = map[string]bool{
 var (
 	schemaRules = map[string]bool{
 		RuleUnknownType: true, RuleRequired: true, RuleUnknownProperty: true, RulePropertyType: true, RuleEnum: true,
+		RuleGetAttAttribute: true,
 	}
 	targetRules = map[string]bool{
 		RuleRefTarget: true, RuleGetAttTarget: true, RuleDependsOnTarget: true,

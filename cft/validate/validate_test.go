@@ -158,8 +158,8 @@ func TestTemplateModel(t *testing.T) {
 	}
 }
 
-// Read-only properties, unverifiable patterns and unknown attributes are warnings, not errors;
-// macros turn schema errors into warnings.
+// Read-only properties and unverifiable patterns are warnings, not errors; macros turn schema
+// errors (an unknown attribute among them) into warnings.
 func TestWarnings(t *testing.T) {
 	src := `
 Transform: [MyOrgMacro]
@@ -251,5 +251,60 @@ func BenchmarkSeedTemplates(b *testing.B) {
 		for i, d := range data {
 			Bytes(d, files[i])
 		}
+	}
+}
+
+// TestGetAttAttributes: Fn::GetAtt names a return value of the type (a read-only property, nested
+// ones with dots), a top-level property, or a key under a map; anything else is an error.
+func TestGetAttAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		attr string
+		ok   bool
+	}{
+		{"Cluster.Endpoint.Address", true},
+		{"Cluster.ReadEndpoint.Address", true},
+		{"Cluster.Endpoint.Port", true},
+		{"Cluster.DBClusterArn", true},
+		{"Cluster.Endpoint.Addr", false},
+		{"Cluster.Endpoints", false},
+		{"Cluster.Port", true}, // a property
+		{"VPC.CidrBlock", true},
+		{"VPC.DefaultSecurityGroup", true},
+		{"VPC.NoSuchAttribute", false},
+		{"Custom.Anything.At.All", true},
+		{"Nested.Outputs.VPC", true},
+	} {
+		t.Run(tc.attr, func(t *testing.T) {
+			src := `
+Resources:
+  VPC:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  Cluster:
+    Type: AWS::RDS::DBCluster
+    Properties: {Engine: aurora-postgresql}
+  Custom:
+    Type: Custom::Thing
+    Properties: {ServiceToken: arn:aws:lambda:eu-west-1:123456789012:function:f}
+  Nested:
+    Type: AWS::CloudFormation::Stack
+    Properties: {TemplateURL: https://example.com/t.yaml}
+Outputs:
+  X:
+    Value: !GetAtt ` + tc.attr + "\n"
+			findings, _ := Bytes([]byte(src), "getatt.yaml")
+			var bad []Finding
+			for _, f := range findings {
+				if f.Rule == RuleGetAttAttribute {
+					bad = append(bad, f)
+				}
+			}
+			switch {
+			case tc.ok && len(bad) > 0:
+				t.Errorf("want no finding, got:\n%s", lines(bad))
+			case !tc.ok && (len(bad) != 1 || bad[0].Severity != Error || !strings.Contains(bad[0].Message, "has no attribute")):
+				t.Errorf("want one error, got:\n%s", lines(findings))
+			}
+		})
 	}
 }

@@ -1,9 +1,11 @@
 // Command bootstrap-lambda is the database stack's bootstrap custom resource (provided.al2023,
-// arm64): it runs package bootstrap on Create and Update and answers CloudFormation.
+// arm64): it runs package bootstrap on Create and Update, waits for the master secret's first
+// rotation when asked, and answers CloudFormation on every path.
 package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -17,8 +19,10 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
+		// Still answer CloudFormation, which would otherwise wait an hour for a response.
 		log.Error("load AWS configuration", "err", err)
-		os.Exit(1)
+		lambda.Start(customresource.InitFailed(fmt.Errorf("load AWS configuration: %w", err), log))
+		return
 	}
 	lambda.Start(customresource.New(secretsmanager.NewFromConfig(cfg), log).Handle)
 }

@@ -21,16 +21,30 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apgstack/apgstack/internal/scram"
-
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/scram"
 	"github.com/jackc/pgx/v5"
 )
 
-// Role is a login role and its password. An empty Password creates a new role without one and
-// leaves an existing role's password alone.
-type Role struct{ Name, Password string }
+// Role is one of the three application roles and the password of its login identity. An empty
+// Password creates a new role without one and leaves an existing role's password alone.
+type Role struct {
+	// Name is the role that holds the privileges (and, for the owner, owns the objects).
+	Name string
+	// Login is the identity the Password belongs to when it is not Name: AWS's multi-user
+	// rotation alternates a secret between Name and CloneName(Name). Empty means Name.
+	Login    string
+	Password string
+}
+
+// login is the identity the password belongs to.
+func (r Role) login() string {
+	if r.Login == "" {
+		return r.Name
+	}
+	return r.Login
+}
 
 // Options say what to create.
 type Options struct {
@@ -38,6 +52,9 @@ type Options struct {
 	Owner, ReadWrite, ReadOnly Role
 	Extensions                 []string // default bestpractice.Extensions
 	Optional                   []string // extensions allowed to be missing (reported, not failed)
+	// Clones prepares each role's rotation identity CloneName(role) before any rotation needs
+	// it (see identities.go). Clones that exist are converged whether or not this is set.
+	Clones bool
 }
 
 // Report says what a run changed; it never holds a secret.
@@ -84,15 +101,25 @@ func (o Options) Validate() error {
 		case v == "":
 			errs = append(errs, fmt.Errorf("%s is empty: a name is required", field))
 		case len(v) > maxIdentifier:
-			errs = append(errs, fmt.Errorf("%s %q is %d bytes: PostgreSQL names hold at most %d bytes (role names add a suffix of up to 6 to the schema name)", field, v, len(v), maxIdentifier))
+			errs = append(errs, fmt.Errorf("%s %q is %d bytes: PostgreSQL names hold at most %d bytes (role names add up to 6 characters to the schema name, their rotation identities up to 12)", field, v, len(v), maxIdentifier))
 		case strings.ContainsRune(v, 0):
 			errs = append(errs, fmt.Errorf("%s %q contains a NUL byte: not allowed in PostgreSQL names", field, v))
 		}
 	}
 	name("schema", o.Schema)
-	name("owner role", o.Owner.Name)
-	name("read-write role", o.ReadWrite.Name)
-	name("read-only role", o.ReadOnly.Name)
+	for _, r := range []struct {
+		field string
+		role  Role
+	}{{"owner role", o.Owner}, {"read-write role", o.ReadWrite}, {"read-only role", o.ReadOnly}} {
+		name(r.field, r.role.Name)
+		clone := CloneName(r.role.Name)
+		if o.Clones || r.role.login() == clone {
+			name(r.field+" clone", clone)
+		}
+		if l := r.role.login(); l != r.role.Name && l != clone {
+			errs = append(errs, fmt.Errorf("%s login %q: allowed are %q and %q (the multi-user rotation's alternate identity)", r.field, l, r.role.Name, clone))
+		}
+	}
 	if o.Owner.Name == o.ReadWrite.Name || o.Owner.Name == o.ReadOnly.Name || o.ReadWrite.Name == o.ReadOnly.Name {
 		errs = append(errs, fmt.Errorf("role names %q, %q, %q: the three roles must differ", o.Owner.Name, o.ReadWrite.Name, o.ReadOnly.Name))
 	}
@@ -140,6 +167,7 @@ func Run(ctx context.Context, conn *pgx.Conn, opts Options) (Report, error) {
 	}{
 		{"extensions", r.extensions},
 		{"roles", r.roles},
+		{"rotation identities", r.identities},
 		{"schema", r.schema},
 		{"schema privileges", r.schemaPrivileges},
 		{"table privileges", r.objectPrivileges},
@@ -163,6 +191,8 @@ type run struct {
 	o     Options
 	rep   Report
 	ident func(string) string
+	// What the connected role may do, read by the roles step.
+	canReadAuthid, super bool
 }
 
 func (r *run) created(format string, args ...any) {
@@ -228,90 +258,6 @@ func (r *run) extensions(ctx context.Context) error {
 			return err
 		}
 		r.created("extension %s", ext)
-	}
-	return nil
-}
-
-func (r *run) roles(ctx context.Context) error {
-	var canReadAuthid, super bool
-	if err := r.tx.QueryRow(ctx, `SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT'),
-		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`).Scan(&canReadAuthid, &super); err != nil {
-		return fmt.Errorf("check own privileges: %w", err)
-	}
-	for _, role := range r.o.roles() {
-		var exists, login, elevated bool
-		err := r.tx.QueryRow(ctx, `SELECT true, rolcanlogin, rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
-			FROM pg_roles WHERE rolname = $1`, role.Name).Scan(&exists, &login, &elevated)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("look up role %q: %w", role.Name, err)
-		}
-		id := r.ident(role.Name)
-		if !exists {
-			stmt := "CREATE ROLE " + id + " LOGIN"
-			if role.Password != "" {
-				v, err := scram.Verifier(role.Password)
-				if err != nil {
-					return err
-				}
-				stmt += " PASSWORD " + quoteLiteral(v)
-			}
-			if err := r.execPassword(ctx, fmt.Sprintf("create role %q", role.Name), stmt); err != nil {
-				return err
-			}
-			r.created("role %s", role.Name)
-			continue
-		}
-		if !login {
-			if err := r.exec(ctx, fmt.Sprintf("allow role %q to log in", role.Name), "ALTER ROLE "+id+" LOGIN"); err != nil {
-				return err
-			}
-			r.changed("role %s: LOGIN", role.Name)
-		}
-		if elevated {
-			if err := r.exec(ctx, fmt.Sprintf("remove elevated attributes of role %q", role.Name),
-				"ALTER ROLE "+id+" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"); err != nil {
-				return err
-			}
-			r.changed("role %s: NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS", role.Name)
-		}
-		if role.Password == "" {
-			continue
-		}
-		counted := false
-		if canReadAuthid {
-			var stored *string
-			if err := r.tx.QueryRow(ctx, "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", role.Name).Scan(&stored); err != nil {
-				return fmt.Errorf("read password verifier of role %q: %w", role.Name, err)
-			}
-			if stored != nil && scram.Matches(*stored, role.Password) {
-				continue
-			}
-			counted = true
-		}
-		v, err := scram.Verifier(role.Password)
-		if err != nil {
-			return err
-		}
-		if err := r.execPassword(ctx, fmt.Sprintf("set password of role %q", role.Name), "ALTER ROLE "+id+" PASSWORD "+quoteLiteral(v)); err != nil {
-			return err
-		}
-		if counted {
-			r.changed("role %s: password", role.Name)
-		}
-	}
-	// A non-superuser (Aurora's master user) must be a member of the owner role to create the
-	// schema for it and to set the owner's default privileges.
-	if !super {
-		var member bool
-		if err := r.tx.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", r.o.Owner.Name).Scan(&member); err != nil {
-			return fmt.Errorf("check membership in %q: %w", r.o.Owner.Name, err)
-		}
-		if !member {
-			if err := r.exec(ctx, fmt.Sprintf("grant role %q to the current user", r.o.Owner.Name), "GRANT "+r.ident(r.o.Owner.Name)+" TO CURRENT_USER"); err != nil {
-				return err
-			}
-			r.changed("grant role %s to current user", r.o.Owner.Name)
-		}
 	}
 	return nil
 }

@@ -83,6 +83,12 @@ func TestValidate(t *testing.T) {
 		{"long role", func(o *bootstrap.Options) { *o = options(long) }, "at most 63 bytes"},
 		{"same roles", func(o *bootstrap.Options) { o.ReadOnly.Name = o.ReadWrite.Name }, "must differ"},
 		{"non-ascii password", func(o *bootstrap.Options) { o.ReadOnly.Password = "pässwort" }, "printable ASCII"},
+		{"clone too long", func(o *bootstrap.Options) { *o = options(strings.Repeat("s", 52)); o.Clones = true }, "owner role clone"},
+		{"clone named by the secret too long", func(o *bootstrap.Options) {
+			*o = options(strings.Repeat("s", 52))
+			o.Owner.Login = bootstrap.CloneName(o.Owner.Name)
+		}, "at most 63 bytes"},
+		{"foreign login", func(o *bootstrap.Options) { o.Owner.Login = "someone" }, `allowed are "app_owner" and "app_owner_clone"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := options("app")

@@ -59,9 +59,11 @@ type ConnectFunc func(ctx context.Context, t Target, user, password string) (*pg
 // Handler answers custom-resource events. Zero fields take the defaults of New.
 type Handler struct {
 	Secrets SecretGetter
-	Connect ConnectFunc
-	HTTP    *http.Client
-	Log     *slog.Logger
+	// Rotation reads rotation states, for the rotation wait (rotation.go).
+	Rotation RotationReader
+	Connect  ConnectFunc
+	HTTP     *http.Client
+	Log      *slog.Logger
 	// AuthAttempts is how often authentication is tried (the master secret is read anew each
 	// time: a rotation may be switching it); Backoff is the first wait, doubled after each try.
 	AuthAttempts int
@@ -72,6 +74,7 @@ type Handler struct {
 func New(client *secretsmanager.Client, log *slog.Logger) *Handler {
 	return &Handler{
 		Secrets:      SecretsManagerGetter(client),
+		Rotation:     SecretsManagerRotation(client),
 		Connect:      TLSConnect(rdsca.Pool()),
 		HTTP:         &http.Client{Timeout: 30 * time.Second},
 		Log:          log,
@@ -191,9 +194,13 @@ func ParseProperties(p map[string]any) (Properties, error) {
 const maxReason = 1500
 
 // Handle answers one event. It returns an error only when the response could not be delivered
-// (so Lambda retries); a failed bootstrap is reported to CloudFormation, not returned.
+// (so Lambda retries); a failed bootstrap is reported to CloudFormation, not returned. A panic in
+// the work is answered as FAILED too: CloudFormation would otherwise wait an hour.
 func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 	h.defaults()
+	if _, ok := ev.ResourceProperties[PropRotatedSecretArn]; ok {
+		return h.handleRotationWait(ctx, ev)
+	}
 	resp := cfn.NewResponse(&ev)
 	resp.PhysicalResourceID = ev.PhysicalResourceID
 	log := h.Log.With("requestType", ev.RequestType, "logicalResourceId", ev.LogicalResourceID, "requestId", ev.RequestID)
@@ -206,29 +213,27 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 			resp.PhysicalResourceID = "apgstack-bootstrap/" + ev.RequestID
 		}
 	}
-
-	// Keep time to answer: a Lambda killed at its deadline sends nothing, and CloudFormation
-	// would wait an hour for the response.
-	work, cancel := ctx, context.CancelFunc(func() {})
-	if d, ok := ctx.Deadline(); ok {
-		work, cancel = context.WithDeadline(ctx, d.Add(-responseReserve))
-	}
+	work, cancel := workContext(ctx)
 	defer cancel()
 
-	var err error
 	var rep bootstrap.Report
-	switch ev.RequestType {
-	case cfn.RequestDelete:
-		// The data outlives the resource: the final snapshot and the cluster's own deletion
-		// policy decide what happens to it.
-		log.Info("delete: leaving the database alone")
-	case cfn.RequestCreate, cfn.RequestUpdate:
-		if err = perr; err == nil {
+	err := guard(func() error {
+		switch ev.RequestType {
+		case cfn.RequestDelete:
+			// The data outlives the resource: the final snapshot and the cluster's own deletion
+			// policy decide what happens to it.
+			log.Info("delete: leaving the database alone")
+			return nil
+		case cfn.RequestCreate, cfn.RequestUpdate:
+			if perr != nil {
+				return perr
+			}
+			var err error
 			rep, err = h.bootstrap(work, log, props)
+			return err
 		}
-	default:
-		err = fmt.Errorf("request type %q: want Create, Update or Delete", ev.RequestType)
-	}
+		return fmt.Errorf("request type %q: want Create, Update or Delete", ev.RequestType)
+	})
 
 	switch {
 	case err == nil:
@@ -249,9 +254,55 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) error {
 		resp.Status, resp.Reason = cfn.StatusFailed, truncate(err.Error())
 		log.Error("bootstrap failed", "err", err)
 	}
+	return h.answer(ctx, ev, resp)
+}
+
+// workContext keeps time to answer: a Lambda killed at its deadline sends nothing, and
+// CloudFormation would wait an hour for the response.
+func workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-responseReserve))
+	}
+	return context.WithCancel(ctx)
+}
+
+// guard runs fn and turns a panic into an error.
+func guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the bootstrap function failed unexpectedly (panic: %v); its log has the details", r)
+		}
+	}()
+	return fn()
+}
+
+// answer sends resp, with time of its own even when the work used all of ctx.
+func (h *Handler) answer(ctx context.Context, ev cfn.Event, resp *cfn.Response) error {
 	sendCtx, cancelSend := context.WithTimeout(context.WithoutCancel(ctx), responseReserve)
 	defer cancelSend()
 	return h.send(sendCtx, ev.ResponseURL, resp)
+}
+
+// InitFailed is the handler of a function that could not initialize (no AWS configuration, say):
+// it still answers every event, FAILED with the reason for Create and Update, SUCCESS for Delete
+// (which has nothing to undo), so that neither a deployment nor a teardown waits an hour.
+func InitFailed(initErr error, log *slog.Logger) func(context.Context, cfn.Event) error {
+	h := &Handler{Log: log}
+	h.defaults()
+	return func(ctx context.Context, ev cfn.Event) error {
+		resp := cfn.NewResponse(&ev)
+		resp.PhysicalResourceID = ev.PhysicalResourceID
+		if resp.PhysicalResourceID == "" {
+			resp.PhysicalResourceID = "apgstack-bootstrap/" + ev.RequestID
+		}
+		if ev.RequestType == cfn.RequestDelete {
+			resp.Status = cfn.StatusSuccess
+		} else {
+			resp.Status, resp.Reason = cfn.StatusFailed, truncate("the bootstrap function could not start: "+initErr.Error())
+		}
+		h.Log.Error("answering without work: initialization failed", "err", initErr, "requestType", ev.RequestType)
+		return h.answer(ctx, ev, resp)
+	}
 }
 
 // responseReserve is the time kept back from the Lambda's deadline to send the response.
@@ -284,7 +335,9 @@ func (h *Handler) bootstrap(ctx context.Context, log *slog.Logger, p Properties)
 		return bootstrap.Report{}, errors.New("no secret reader configured")
 	}
 	owner, rw, ro := bootstrap.RoleNames(p.Schema)
-	opts := bootstrap.Options{Schema: p.Schema}
+	// The secrets rotate with AWS's multi-user function: the bootstrap prepares the clones it
+	// alternates with, so the privilege model holds from the first rotation on.
+	opts := bootstrap.Options{Schema: p.Schema, Clones: true}
 	for _, r := range []struct {
 		arn  string
 		name string
@@ -298,12 +351,10 @@ func (h *Handler) bootstrap(ctx context.Context, log *slog.Logger, p Properties)
 		if err != nil {
 			return bootstrap.Report{}, err
 		}
-		// The secret's username wins: it is what the application logs in with.
-		name := r.name
-		if c.Username != "" {
-			name = c.Username
-		}
-		*r.dst = bootstrap.Role{Name: name, Password: c.Password}
+		// The roles are always the schema's; the secret names the identity its password is for
+		// (the role, or its clone once a rotation ran). bootstrap.Options.Validate refuses any
+		// other name.
+		*r.dst = bootstrap.Role{Name: r.name, Login: c.Username, Password: c.Password}
 	}
 	conn, err := h.connect(ctx, log, p)
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,7 +182,7 @@ func (e *env) handle(t *testing.T, ev cfn.Event) cfn.Response {
 	if resp.RequestID != ev.RequestID || resp.LogicalResourceID != ev.LogicalResourceID || resp.StackID != ev.StackID || resp.PhysicalResourceID == "" {
 		t.Errorf("response does not echo the event: %+v", resp)
 	}
-	for _, pw := range append([]string{e.pg.Password}, rolePasswords[arnOwner], rolePasswords[arnRW], rolePasswords[arnRO]) {
+	for _, pw := range append([]string{e.pg.Password}, slices.Collect(maps.Values(rolePasswords))...) {
 		if strings.Contains(raw, pw) || strings.Contains(e.logs.String(), pw) {
 			t.Errorf("a password leaked into the response or logs:\n%s\n%s", raw, e.logs.String())
 		}
@@ -215,6 +217,35 @@ func TestHandlerFakeCloudFormation(t *testing.T) {
 		var n int
 		if err := pg.Conn(t, "app1").QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = 'app'").Scan(&n); err != nil || n != 1 {
 			t.Errorf("delete touched the data: schema count %d, %v", n, err)
+		}
+	})
+
+	t.Run("update after a multi-user rotation", func(t *testing.T) {
+		pg.CreateDatabase(t, "app4")
+		e := setup(t, pg)
+		if resp := e.handle(t, e.event(cfn.RequestCreate, "app4", nil)); resp.Status != cfn.StatusSuccess {
+			t.Fatalf("create: %+v", resp)
+		}
+		// The rotation set the prepared clone's password and the secret now names the clone.
+		const clonePw = "Owner-Clone-Pw-0123456789"
+		rolePasswords[arnOwner+"/clone"] = clonePw
+		t.Cleanup(func() { delete(rolePasswords, arnOwner+"/clone") })
+		if _, err := pg.Conn(t, "app4").Exec(ctx, "ALTER USER app_owner_clone WITH PASSWORD '"+clonePw+"'"); err != nil {
+			t.Fatal(err)
+		}
+		e.sm.put(arnOwner, "app_owner_clone", clonePw)
+		if resp := e.handle(t, e.event(cfn.RequestUpdate, "app4", nil)); resp.Status != cfn.StatusSuccess {
+			t.Fatalf("update: %+v", resp)
+		}
+		var schemaOwner string
+		if err := pg.Conn(t, "app4").QueryRow(ctx, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'app'").Scan(&schemaOwner); err != nil || schemaOwner != "app_owner" {
+			t.Errorf("schema owner %q (%v): the bootstrap must keep app_owner, not the secret's clone", schemaOwner, err)
+		}
+		// A secret naming someone else is refused.
+		e.sm.put(arnOwner, "intruder", clonePw)
+		resp := e.handle(t, e.event(cfn.RequestUpdate, "app4", nil))
+		if resp.Status != cfn.StatusFailed || !strings.Contains(resp.Reason, `allowed are "app_owner" and "app_owner_clone"`) {
+			t.Errorf("want FAILED naming the allowed identities: %+v", resp)
 		}
 	})
 

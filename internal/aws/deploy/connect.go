@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
@@ -23,35 +24,35 @@ type Endpoint struct {
 }
 
 // EndpointFrom reads the endpoint from the stacks' outputs.
-func EndpointFrom(stacks []StackStatus, reader bool) (Endpoint, error) {
+func EndpointFrom(list []StackStatus, reader bool) (Endpoint, error) {
 	out := map[string]string{}
-	for _, st := range stacks {
+	for _, st := range list {
 		for _, o := range st.Outputs {
 			out[o.Key] = o.Value
 		}
 	}
-	hostKey := "ClusterEndpoint"
+	hostKey := stacks.OutputClusterEndpoint
 	if reader {
-		hostKey = "ReaderEndpoint"
+		hostKey = stacks.OutputReaderEndpoint
 	}
 	var missing []string
-	for _, k := range []string{hostKey, "Port", "DBUsername", "DBName", "SSHCommand"} {
+	for _, k := range []string{hostKey, stacks.OutputPort, stacks.OutputDBUsername, stacks.OutputDBName, stacks.OutputSSHCommand} {
 		if out[k] == "" {
 			missing = append(missing, k)
 		}
 	}
-	s := Summarize(stacks, "")
+	s := Summarize(list, "")
 	if s.SecretArn == "" {
-		missing = append(missing, "SecretArn")
+		missing = append(missing, stacks.OutputSecretArn)
 	}
 	if len(missing) > 0 {
 		return Endpoint{}, fmt.Errorf("the stacks have no output %s: are the bastion and database stacks deployed? (apgstack status --target aws)", strings.Join(missing, ", "))
 	}
-	ssh, err := SplitCommand(out["SSHCommand"])
+	ssh, err := SplitCommand(out[stacks.OutputSSHCommand])
 	if err != nil || len(ssh) < 2 {
-		return Endpoint{}, fmt.Errorf("bastion output SSHCommand %q is not a command line: %v", out["SSHCommand"], err)
+		return Endpoint{}, fmt.Errorf("bastion output SSHCommand %q is not a command line: %v", out[stacks.OutputSSHCommand], err)
 	}
-	return Endpoint{Host: out[hostKey], Port: out["Port"], User: out["DBUsername"], DBName: out["DBName"], SecretArn: s.SecretArn, SSH: ssh}, nil
+	return Endpoint{Host: out[hostKey], Port: out[stacks.OutputPort], User: out[stacks.OutputDBUsername], DBName: out[stacks.OutputDBName], SecretArn: s.SecretArn, SSH: ssh}, nil
 }
 
 // SplitCommand splits a command line into words: blanks separate them, single and double

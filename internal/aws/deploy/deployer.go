@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/apgstack/apgstack/internal/progress"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -47,6 +48,10 @@ type Deployer struct {
 	Confirm func(question string) error
 	// Now names change sets; time.Now when nil.
 	Now func() time.Time
+	// ENIRetryWait and ENIRetries tune how down waits for the network interfaces of deleted
+	// Lambdas before deleting the network stack again (teardown.go); zero takes the defaults.
+	ENIRetryWait time.Duration
+	ENIRetries   int
 }
 
 // New returns a Deployer for an AWS configuration from Load.
@@ -215,19 +220,19 @@ type Summary struct {
 
 // Summarize picks the summary from the stacks' outputs. The secret is the output whose name
 // speaks of a secret's ARN (the master secret's, when there are several).
-func Summarize(stacks []StackStatus, region string) Summary {
+func Summarize(list []StackStatus, region string) Summary {
 	var s Summary
 	var secrets []Output
-	for _, st := range stacks {
+	for _, st := range list {
 		for _, o := range st.Outputs {
 			switch k := o.Key; {
-			case k == "SSHCommand":
+			case k == stacks.OutputSSHCommand:
 				s.SSHCommand = o.Value
-			case k == "PSQLCommandLine":
+			case k == stacks.OutputPSQLCommandLine:
 				s.PSQLCommandLine = o.Value
-			case k == "ClusterEndpoint":
+			case k == stacks.OutputClusterEndpoint:
 				s.ClusterEndpoint = o.Value
-			case k == "ReaderEndpoint":
+			case k == stacks.OutputReaderEndpoint:
 				s.ReaderEndpoint = o.Value
 			case strings.Contains(strings.ToLower(k), "secret") && strings.HasPrefix(o.Value, "arn:"):
 				secrets = append(secrets, o)
@@ -238,7 +243,7 @@ func Summarize(stacks []StackStatus, region string) Summary {
 	// first.
 	rank := func(o Output) int {
 		switch {
-		case o.Key == "SecretArn":
+		case o.Key == stacks.OutputSecretArn:
 			return 0
 		case strings.Contains(strings.ToLower(o.Key), "master"):
 			return 1
@@ -263,9 +268,9 @@ func Summarize(stacks []StackStatus, region string) Summary {
 // Lines renders the summary as name/value pairs in a fixed order, skipping empty ones.
 func (s Summary) Lines() [][2]string {
 	var out [][2]string
-	for _, kv := range [][2]string{{"SSHCommand", s.SSHCommand}, {"PSQLCommandLine", s.PSQLCommandLine},
-		{"ClusterEndpoint", s.ClusterEndpoint}, {"ReaderEndpoint", s.ReaderEndpoint},
-		{"SecretArn", s.SecretArn}, {"ReadSecretCommand", s.ReadSecret}} {
+	for _, kv := range [][2]string{{stacks.OutputSSHCommand, s.SSHCommand}, {stacks.OutputPSQLCommandLine, s.PSQLCommandLine},
+		{stacks.OutputClusterEndpoint, s.ClusterEndpoint}, {stacks.OutputReaderEndpoint, s.ReaderEndpoint},
+		{stacks.OutputSecretArn, s.SecretArn}, {"ReadSecretCommand", s.ReadSecret}} {
 		if kv[1] != "" {
 			out = append(out, kv)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
@@ -141,7 +142,11 @@ func (d *Deployer) Down(ctx context.Context, refs []StackRef, o DownOptions) (*D
 		d.msg("%s: deletion protection of cluster %s lifted", l.ref.Name, l.cluster)
 	}
 	for _, l := range todo {
-		if err := d.deleteAndWait(ctx, l.ref.Name, l.id, "run `apgstack down --target aws` again once it has finished"); err != nil {
+		del := d.deleteAndWait
+		if l.ref.Kind == stacks.Network {
+			del = d.deleteNetwork
+		}
+		if err := del(ctx, l.ref.Name, l.id, "run `apgstack down --target aws` again once it has finished"); err != nil {
 			return res, err
 		}
 		res.Deleted = append(res.Deleted, l.ref.Name)

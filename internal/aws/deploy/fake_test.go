@@ -244,20 +244,30 @@ func TestFakeNoChangeRerun(t *testing.T) {
 	h.questions = nil
 	h.log.Reset()
 
+	// The database stack carries the Secrets Manager transform: as on CloudFormation, its change
+	// set is never empty (the rotation stacks and their schedules); up shows what it holds and
+	// applies it without asking.
 	res := h.mustUp(t, testStacks(false))
-	if got, want := actionsOf(res), []string{"apg-net:unchanged", "apg-bastion:unchanged", "apg-db:unchanged"}; !equal(got, want) {
+	if got, want := actionsOf(res), []string{"apg-net:unchanged", "apg-bastion:unchanged", "apg-db:refreshed"}; !equal(got, want) {
 		t.Fatalf("actions = %v, want %v", got, want)
 	}
-	if n := len(h.f.CallsOf("ExecuteChangeSet")); n != executed {
-		t.Errorf("ExecuteChangeSet called again (%d -> %d)", executed, n)
+	if n := len(h.f.CallsOf("ExecuteChangeSet")); n != executed+1 {
+		t.Errorf("ExecuteChangeSet calls %d -> %d, want the database's routine change set executed", executed, n)
+	}
+	db := res.Stacks[2].Changes
+	if len(db) != 2 || !Routine(db) || db[0].Type != "AWS::CloudFormation::Stack" || db[1].LogicalID != "SecretRotationSchedule" {
+		t.Errorf("database changes = %+v, want the rotation stack and its schedule, routine", db)
+	}
+	if !strings.Contains(h.log.String(), "nothing in the configuration changed") {
+		t.Errorf("log does not explain the routine changes:\n%s", h.log)
 	}
 	for _, c := range h.f.CallsOf("CreateChangeSet")[3:] {
 		if c.Form.Get("ChangeSetType") != "UPDATE" {
 			t.Errorf("re-run change set type %q", c.Form.Get("ChangeSetType"))
 		}
 	}
-	if n := len(h.f.CallsOf("DeleteChangeSet")); n != 3 {
-		t.Errorf("DeleteChangeSet calls = %d, want 3 (the empty change sets)", n)
+	if n := len(h.f.CallsOf("DeleteChangeSet")); n != 2 {
+		t.Errorf("DeleteChangeSet calls = %d, want 2 (the empty change sets)", n)
 	}
 	if n := len(h.f.CallsOf("PutObject")); n != 1 {
 		t.Errorf("PutObject calls = %d, want 1 (the zip was already there)", n)
@@ -276,7 +286,7 @@ func TestFakeUpdate(t *testing.T) {
 	h.mustUp(t, testStacks(false))
 	h.log.Reset()
 	res := h.mustUp(t, testStacks(true))
-	if got, want := actionsOf(res), []string{"apg-net:updated", "apg-bastion:unchanged", "apg-db:unchanged"}; !equal(got, want) {
+	if got, want := actionsOf(res), []string{"apg-net:updated", "apg-bastion:unchanged", "apg-db:refreshed"}; !equal(got, want) {
 		t.Fatalf("actions = %v, want %v", got, want)
 	}
 	ch := res.Stacks[0].Changes
@@ -420,6 +430,39 @@ func TestFakeRollbackCompleteIsRecreated(t *testing.T) {
 	}
 }
 
+// TestFakeDryRunOnRollbackComplete: a dry run on a stack left in ROLLBACK_COMPLETE previews the
+// re-creation as a CREATE change set for a temporary stack (the fake, like CloudFormation,
+// refuses a CREATE change set for the existing name), deletes nothing and leaves nothing.
+func TestFakeDryRunOnRollbackComplete(t *testing.T) {
+	h := newFakeHarness(t)
+	body, _ := netTemplate(false).YAML()
+	if err := h.f.PutStack(netName, "ROLLBACK_COMPLETE", string(body), map[string]string{"ClassB": "42"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.up(t, testStacks(false)[:1], UpOptions{DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, h.log)
+	}
+	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run"}) || len(res.Stacks[0].Changes) == 0 {
+		t.Errorf("actions = %v, changes %v", got, res.Stacks[0].Changes)
+	}
+	if !strings.Contains(h.log.String(), "previewed as stack apg-net-apgstack-dry-run") {
+		t.Errorf("log:\n%s", h.log)
+	}
+	if len(h.f.CallsOf("ExecuteChangeSet")) != 0 || len(h.questions) != 0 {
+		t.Errorf("dry run executed or asked: %v", h.f.Actions(""))
+	}
+	if st, _ := h.f.Stack(netName); st.Status != "ROLLBACK_COMPLETE" {
+		t.Errorf("the stack is %s, want it left in ROLLBACK_COMPLETE", st.Status)
+	}
+	if st, ok := h.f.Stack(dryRunStackName(netName)); ok {
+		t.Errorf("the preview stack is left in %s", st.Status)
+	}
+	if got := dryRunStackName(strings.Repeat("n", 128)); len(got) != 128 {
+		t.Errorf("preview name of a 128-character stack is %d characters", len(got))
+	}
+}
+
 func TestFakeStuckStateIsExplained(t *testing.T) {
 	h := newFakeHarness(t)
 	body, _ := netTemplate(false).YAML()
@@ -469,7 +512,7 @@ func TestFakeDryRunLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run", "apg-bastion:unchanged", "apg-db:unchanged"}) {
+	if got := actionsOf(res); !equal(got, []string{"apg-net:dry-run", "apg-bastion:unchanged", "apg-db:dry-run"}) {
 		t.Errorf("actions = %v", got)
 	}
 	if !strings.Contains(h.log.String(), "SubnetBPrivate") {
@@ -656,17 +699,23 @@ func TestFakeLargeTemplateGoesThroughS3(t *testing.T) {
 	if c := h3.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateBody"), "{") || len(c.Get("TemplateBody")) > MaxTemplateBody {
 		t.Errorf("template body %d bytes starting %q", len(c.Get("TemplateBody")), c.Get("TemplateBody")[:10])
 	}
-	// Without a bucket, and too large even as JSON, it goes through apgstack's own template
-	// bucket, created once per account and Region.
+	// Without a bucket, and too large even as JSON, it goes to the account's assets bucket,
+	// created after confirmation; declined, it fails clearly before any change set.
 	h2 := newFakeHarness(t)
 	list = testStacks(false)
 	list[0].Template.Description = strings.Repeat("x", 60000)
-	if _, err = h2.up(t, list[:1], UpOptions{}); err != nil {
-		t.Fatalf("up: %v\n%s", err, h2.log)
+	h2.answer = errors.New("cancelled")
+	_, err = h2.up(t, list[:1], UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "51200-byte limit") || !strings.Contains(err.Error(), "database.bootstrapS3Bucket") || len(h2.f.CallsOf("CreateChangeSet")) != 0 {
+		t.Errorf("declined: err = %v", err)
 	}
-	own := TemplateBucketName(h2.f.Account, h2.f.Region)
-	if c := h2.f.CallsOf("CreateChangeSet")[0].Form; !strings.HasPrefix(c.Get("TemplateURL"), "https://"+own+".s3.") {
-		t.Errorf("template URL %q, want one in %s", c.Get("TemplateURL"), own)
+	h2.answer = nil
+	if _, err := h2.up(t, list[:1], UpOptions{}); err != nil {
+		t.Fatalf("up with the assets bucket: %v", err)
+	}
+	assets := AssetsBucketName(h2.f.Account, h2.f.Region)
+	if u := h2.f.CallsOf("CreateChangeSet")[0].Form.Get("TemplateURL"); !strings.Contains(u, assets) {
+		t.Errorf("template URL %q, want the assets bucket %s", u, assets)
 	}
 	if n := len(h2.f.CallsOf("CreateBucket")); n != 1 {
 		t.Errorf("%d CreateBucket calls", n)
@@ -694,20 +743,20 @@ func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {
 		t.Fatal("first upload missing")
 	}
 	st, err := h.d.bootstrapZip(context.Background(), list[2], UpOptions{Bootstrap: packager})
-	if err != nil || len(h.f.CallsOf("PutObject")) != 1 || param(st, ParamBootstrapKey) != zipKey {
-		t.Errorf("second: err %v, puts %d, key %q", err, len(h.f.CallsOf("PutObject")), param(st, ParamBootstrapKey))
+	if err != nil || len(h.f.CallsOf("PutObject")) != 1 || param(st, stacks.ParamBootstrapKey) != zipKey {
+		t.Errorf("second: err %v, puts %d, key %q", err, len(h.f.CallsOf("PutObject")), param(st, stacks.ParamBootstrapKey))
 	}
 	// A key set in the configuration: looked for first; built and uploaded when missing and it
 	// is this checkout's; refused when it names another build.
 	h.f.AddBucket("b2")
-	keyed := withParam(withParam(list[2], ParamBootstrapBucket, "b2"), ParamBootstrapKey, zipKey)
+	keyed := withParam(withParam(list[2], stacks.ParamBootstrapBucket, "b2"), stacks.ParamBootstrapKey, zipKey)
 	if _, err := h.d.bootstrapZip(context.Background(), keyed, UpOptions{Bootstrap: packager}); err != nil {
 		t.Fatal(err)
 	}
 	if b, ok := h.f.Object("b2", zipKey); !ok || !bytes.Equal(b, zipBytes) {
 		t.Error("the configured key was not uploaded")
 	}
-	other := withParam(keyed, ParamBootstrapKey, "bootstrap/other.zip")
+	other := withParam(keyed, stacks.ParamBootstrapKey, "bootstrap/other.zip")
 	if _, err := h.d.bootstrapZip(context.Background(), other, UpOptions{Bootstrap: packager}); err == nil || !strings.Contains(err.Error(), "this checkout builds "+zipKey) {
 		t.Errorf("err = %v", err)
 	}
@@ -719,13 +768,13 @@ func TestFakeBootstrapUploadSkippedWhenPresentOrOff(t *testing.T) {
 		t.Errorf("err %v, uploaded again", err)
 	}
 	// Restoring from a snapshot: no bootstrap, nothing uploaded.
-	snap := withParam(list[2], ParamSnapshot, "snap-1")
-	snap = withParam(snap, ParamBootstrapBucket, "other-bucket")
+	snap := withParam(list[2], stacks.ParamSnapshot, "snap-1")
+	snap = withParam(snap, stacks.ParamBootstrapBucket, "other-bucket")
 	if _, err := h.d.bootstrapZip(context.Background(), snap, UpOptions{Bootstrap: packager}); err != nil {
 		t.Fatal(err)
 	}
 	// A bucket that does not exist is named.
-	nob := withParam(list[2], ParamBootstrapBucket, "no-such-bucket")
+	nob := withParam(list[2], stacks.ParamBootstrapBucket, "no-such-bucket")
 	if _, err := h.d.bootstrapZip(context.Background(), nob, UpOptions{Bootstrap: packager}); err == nil || !strings.Contains(err.Error(), "no-such-bucket does not exist") {
 		t.Errorf("err = %v", err)
 	}

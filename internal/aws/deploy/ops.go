@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
@@ -160,17 +161,6 @@ func (d *Deployer) Failover(ctx context.Context, databaseStack, targetInstance s
 	}
 }
 
-// The logical ids of the secrets in the database stack (stacks/database*.go), by role, and the
-// output that names the master secret.
-var roleSecrets = []struct{ Role, Logical string }{
-	{"master", "AuroraMasterSecret"},
-	{"owner", "AppOwnerSecret"},
-	{"rw", "AppReadWriteSecret"},
-	{"ro", "AppReadOnlySecret"},
-}
-
-const masterSecretOutput = "SecretArn"
-
 // SecretRotation is one rotation asked of Secrets Manager.
 type SecretRotation struct {
 	Role      string `json:"role"`
@@ -186,14 +176,14 @@ type SecretRotation struct {
 // value is read.
 func (d *Deployer) RotateSecret(ctx context.Context, databaseStack, role string) ([]SecretRotation, error) {
 	var want []string
-	for _, r := range roleSecrets {
+	for _, r := range stacks.SecretRoles() {
 		if role == "all" || role == r.Role {
 			want = append(want, r.Role)
 		}
 	}
 	if len(want) == 0 {
 		var allowed []string
-		for _, r := range roleSecrets {
+		for _, r := range stacks.SecretRoles() {
 			allowed = append(allowed, r.Role)
 		}
 		return nil, fmt.Errorf("%w: role %q: allowed are %s, all", ErrBadInput, role, strings.Join(allowed, ", "))
@@ -210,8 +200,8 @@ func (d *Deployer) RotateSecret(ctx context.Context, databaseStack, role string)
 		return nil, err
 	}
 	for _, o := range s.Outputs {
-		if aws.ToString(o.OutputKey) == masterSecretOutput && aws.ToString(o.OutputValue) != "" {
-			arns["master"] = aws.ToString(o.OutputValue)
+		if aws.ToString(o.OutputKey) == stacks.OutputSecretArn && aws.ToString(o.OutputValue) != "" {
+			arns[stacks.RoleMaster] = aws.ToString(o.OutputValue)
 		}
 	}
 	var todo []SecretRotation
@@ -220,7 +210,7 @@ func (d *Deployer) RotateSecret(ctx context.Context, databaseStack, role string)
 		switch {
 		case arn != "":
 			todo = append(todo, SecretRotation{Role: r, SecretArn: arn})
-		case r == "master" && role != "all":
+		case r == stacks.RoleMaster && role != "all":
 			return nil, fmt.Errorf("stack %s has no master secret: a cluster restored from a snapshot (DBSnapshotName) keeps the snapshot's master password, which Secrets Manager does not hold", databaseStack)
 		case role != "all":
 			return nil, fmt.Errorf("stack %s has no secret for role %s: the application roles and their secrets exist only with the bootstrap (database.bootstrapS3Bucket)", databaseStack, r)
@@ -253,8 +243,8 @@ func (d *Deployer) RotateSecret(ctx context.Context, databaseStack, role string)
 // ARN).
 func (d *Deployer) secretsOf(ctx context.Context, stackID string) (map[string]string, error) {
 	byLogical := map[string]string{}
-	for _, r := range roleSecrets {
-		byLogical[r.Logical] = r.Role
+	for _, r := range stacks.SecretRoles() {
+		byLogical[r.LogicalID] = r.Role
 	}
 	arns := map[string]string{}
 	var token *string

@@ -1,4 +1,4 @@
-// Package awsdeploy deploys and tears down apgstack's CloudFormation stacks: credentials and
+// Package deploy deploys and tears down apgstack's CloudFormation stacks: credentials and
 // Region first, a preflight of the account, the bootstrap Lambda's zip, then each stack through
 // a change set with live progress from its events, the root cause when something fails, and the
 // outputs a person needs at the end.

@@ -23,13 +23,6 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// Parameter names through which the database stack locates the bootstrap Lambda's zip.
-const (
-	ParamBootstrapBucket = "LambdaBootStrapS3Bucket"
-	ParamBootstrapKey    = "LambdaBootStrapS3Key"
-	ParamSnapshot        = "DBSnapshotName"
-)
-
 // MaxTemplateBody is CloudFormation's limit for a template passed inline; larger ones go
 // through S3.
 const MaxTemplateBody = 51200
@@ -57,13 +50,16 @@ type UpOptions struct {
 	// Bootstrap packages the bootstrap Lambda; nil means the zip is already where the database
 	// stack's parameters say.
 	Bootstrap Packager
+	// AssetsBucket (EnsureAssetsBucket) takes templates over the inline limit, and the
+	// bootstrap Lambda's zip when the configuration names no bucket of its own.
+	AssetsBucket string
 }
 
 // StackResult is what Up did with one stack.
 type StackResult struct {
 	Kind    string           `json:"kind"`
 	Name    string           `json:"name"`
-	Action  string           `json:"action"` // created, updated, unchanged, dry-run
+	Action  string           `json:"action"` // created, updated, refreshed (routine changes only), unchanged, dry-run
 	Status  string           `json:"status"`
 	Changes []ResourceChange `json:"changes,omitempty"`
 }
@@ -74,6 +70,9 @@ type ResourceChange struct {
 	LogicalID   string `json:"logicalResourceId"`
 	Type        string `json:"resourceType"`
 	Replacement string `json:"replacement,omitempty"`
+	// Routine is a change no edit caused: CloudFormation's own update of a nested stack, or a
+	// value that follows one (changes.go).
+	Routine bool `json:"routine,omitempty"`
 }
 
 // UpResult is the outcome of Up.
@@ -101,6 +100,9 @@ func (d *Deployer) Up(ctx context.Context, list []*stacks.Stack, o UpOptions) (*
 		refs = append(refs, StackRef{Kind: st.Kind, Name: st.Name})
 		if st.Kind == stacks.Database {
 			var err error
+			if param(st, stacks.ParamBootstrapBucket) == "" && o.AssetsBucket != "" && o.Bootstrap != nil {
+				st = withParam(st, stacks.ParamBootstrapBucket, o.AssetsBucket)
+			}
 			if st, err = d.bootstrapZip(ctx, st, o); err != nil {
 				return res, err
 			}
@@ -156,11 +158,11 @@ func withParam(st *stacks.Stack, key, value string) *stacks.Stack {
 // uploaded only when HeadObject does not find the key; a key of the package's own naming is
 // filled in when the configuration leaves it empty.
 func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptions) (*stacks.Stack, error) {
-	bucket := param(st, ParamBootstrapBucket)
-	if bucket == "" || param(st, ParamSnapshot) != "" {
+	bucket := param(st, stacks.ParamBootstrapBucket)
+	if bucket == "" || param(st, stacks.ParamSnapshot) != "" {
 		return st, nil
 	}
-	key := param(st, ParamBootstrapKey)
+	key := param(st, stacks.ParamBootstrapKey)
 	if key != "" {
 		exists, err := d.objectExists(ctx, bucket, key)
 		if err != nil {
@@ -173,7 +175,7 @@ func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptio
 	}
 	if o.Bootstrap == nil {
 		if key == "" {
-			return st, fmt.Errorf("database stack: %s is %q but %s is empty: run `apgstack package` and set database.bootstrapS3Key to the key it prints", ParamBootstrapBucket, bucket, ParamBootstrapKey)
+			return st, fmt.Errorf("database stack: %s is %q but %s is empty: run `apgstack package` and set database.bootstrapS3Key to the key it prints", stacks.ParamBootstrapBucket, bucket, stacks.ParamBootstrapKey)
 		}
 		return st, fmt.Errorf("bootstrap Lambda zip s3://%s/%s does not exist: upload it, or run apgstack up from a checkout of apgstack so that it builds and uploads it", bucket, key)
 	}
@@ -183,7 +185,7 @@ func (d *Deployer) bootstrapZip(ctx context.Context, st *stacks.Stack, o UpOptio
 	}
 	switch {
 	case key == "":
-		st = withParam(st, ParamBootstrapKey, pkgKey)
+		st = withParam(st, stacks.ParamBootstrapKey, pkgKey)
 		exists, err := d.objectExists(ctx, bucket, pkgKey)
 		if err != nil {
 			return st, err
@@ -239,6 +241,10 @@ func (d *Deployer) put(ctx context.Context, bucket, key, contentType string, bod
 	return nil
 }
 
+// errNoPreview: a dry run cannot show the change set of a template that would go to an assets
+// bucket not created yet.
+var errNoPreview = errors.New("no preview")
+
 // templateSource is the template inline, or uploaded to S3 when it is over the inline limit.
 func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket string, dryRun bool) (body, url *string, err error) {
 	b, err := st.Template.YAML()
@@ -258,9 +264,15 @@ func (d *Deployer) templateSource(ctx context.Context, st *stacks.Stack, bucket 
 				return aws.String(c.String()), nil, nil
 			}
 		}
-		if bucket, err = d.ensureTemplateBucket(ctx); err != nil {
-			return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates, and %w: set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, err, d.Region)
+		// The account's assets bucket takes it, created after confirmation when missing.
+		ab, err := d.EnsureAssetsBucket(ctx, dryRun)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the %s template is %d bytes, over CloudFormation's %d-byte limit for inline templates, and the assets bucket is not available (%w): set database.bootstrapS3Bucket to a bucket in %s so that apgstack can upload it", st.Kind, len(b), MaxTemplateBody, err, d.Region)
 		}
+		if ab.Missing {
+			return nil, nil, errNoPreview
+		}
+		bucket = ab.Name
 	}
 	sum := sha256.Sum256(b)
 	key := fmt.Sprintf("apgstack/templates/%s-%s.yaml", st.Name, hex.EncodeToString(sum[:8]))
@@ -282,6 +294,10 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return nil, err
 	}
 	csType := cfntypes.ChangeSetTypeCreate
+	// csStack is the stack the change set is made for: the stack itself, except for a dry run
+	// on a stack in ROLLBACK_COMPLETE, which CloudFormation neither updates nor creates again;
+	// its preview is a CREATE change set for a temporary stack, removed afterwards.
+	csStack := st.Name
 	if existing != nil {
 		status := string(existing.StackStatus)
 		switch {
@@ -289,7 +305,8 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 			// A change set was created and never executed: create from here.
 		case status == "ROLLBACK_COMPLETE":
 			if o.DryRun {
-				d.msg("%s: in ROLLBACK_COMPLETE; up would delete it and create it again", st.Name)
+				csStack = dryRunStackName(st.Name)
+				d.msg("%s: in ROLLBACK_COMPLETE; up would delete it and create it again — previewed as stack %s", st.Name, csStack)
 				break
 			}
 			if err := d.recreate(ctx, existing); err != nil {
@@ -299,9 +316,17 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 			return nil, &StackError{Stack: st.Name, Status: status, Reason: aws.ToString(existing.StackStatusReason), Hint: stuckHint(st.Name, status)}
 		default:
 			csType = cfntypes.ChangeSetTypeUpdate
+			if st, err = d.adaptToExisting(ctx, st, aws.ToString(existing.StackId)); err != nil {
+				return nil, err
+			}
 		}
 	}
-	body, url, err := d.templateSource(ctx, st, d.templateBucket(st), o.DryRun)
+	body, url, err := d.templateSource(ctx, st, d.templateBucket(st, o), o.DryRun)
+	if errors.Is(err, errNoPreview) {
+		d.msg("%s: the template goes to the assets bucket, which up would create first: no change set to preview", st.Name)
+		res.Action = "dry-run"
+		return res, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +336,7 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 	}
 	csName := "apgstack-" + d.now().UTC().Format("20060102T150405Z")
 	created, err := d.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
-		StackName: aws.String(st.Name), ChangeSetName: aws.String(csName), ChangeSetType: csType,
+		StackName: aws.String(csStack), ChangeSetName: aws.String(csName), ChangeSetType: csType,
 		TemplateBody: body, TemplateURL: url, Parameters: params, Capabilities: Capabilities,
 		Tags: stackTags(st), Description: aws.String("apgstack up"),
 	})
@@ -351,16 +376,23 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return nil, fmt.Errorf("change set for %s failed: %s", st.Name, reason)
 	}
 	res.Changes = changesOf(cs)
+	routine := csType == cfntypes.ChangeSetTypeUpdate && Routine(res.Changes)
 	d.printChanges(st, csType, res.Changes)
+	if routine {
+		fmt.Fprintln(d.Out, routineNote(len(res.Changes)))
+		d.msg("%s: no changes from the configuration; the %d changes CloudFormation lists are the Secrets Manager transform's routine ones, applied without asking", st.Name, len(res.Changes))
+	}
 	if o.DryRun {
 		discard()
 		res.Action = "dry-run"
 		return res, nil
 	}
 	verb := map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "Create", cfntypes.ChangeSetTypeUpdate: "Update"}[csType]
-	if err := d.confirm(fmt.Sprintf("%s stack %s in %s with these %d changes?", verb, st.Name, d.Region, len(res.Changes))); err != nil {
-		discard()
-		return nil, err
+	if !routine {
+		if err := d.confirm(fmt.Sprintf("%s stack %s in %s with these %d changes?", verb, st.Name, d.Region, len(res.Changes))); err != nil {
+			discard()
+			return nil, err
+		}
 	}
 	w, err := d.newWatcher(ctx, stackID, st.Name)
 	if err != nil {
@@ -381,11 +413,27 @@ func (d *Deployer) upStack(ctx context.Context, st *stacks.Stack, o UpOptions) (
 		return res, w.failure(ctx, status)
 	}
 	res.Action = map[cfntypes.ChangeSetType]string{cfntypes.ChangeSetTypeCreate: "created", cfntypes.ChangeSetTypeUpdate: "updated"}[csType]
+	if routine {
+		res.Action = "refreshed"
+	}
 	return res, nil
 }
 
-// templateBucket is where a template too large to pass inline goes: the bootstrap bucket.
-func (d *Deployer) templateBucket(st *stacks.Stack) string { return param(st, ParamBootstrapBucket) }
+// dryRunStackName is the temporary stack a dry run previews a re-creation with: the name with a
+// suffix, within CloudFormation's 128 characters.
+func dryRunStackName(name string) string {
+	const suffix = "-apgstack-dry-run"
+	return name[:min(len(name), 128-len(suffix))] + suffix
+}
+
+// templateBucket is where a template too large to pass inline goes: the bootstrap bucket, else
+// the assets bucket.
+func (d *Deployer) templateBucket(st *stacks.Stack, o UpOptions) string {
+	if b := param(st, stacks.ParamBootstrapBucket); b != "" {
+		return b
+	}
+	return o.AssetsBucket
+}
 
 // recreate deletes a stack left in ROLLBACK_COMPLETE (a failed first create, holding nothing)
 // after confirmation, so that it can be created again.
@@ -464,19 +512,6 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) (*cloudf
 			return nil, &InterruptedError{Stack: stack, Status: "change set " + string(all.Status), Resume: "run `apgstack up --target aws` again", Err: err}
 		}
 	}
-}
-
-func changesOf(cs *cloudformation.DescribeChangeSetOutput) []ResourceChange {
-	var out []ResourceChange
-	for _, c := range cs.Changes {
-		rc := c.ResourceChange
-		if rc == nil {
-			continue
-		}
-		out = append(out, ResourceChange{Action: string(rc.Action), LogicalID: aws.ToString(rc.LogicalResourceId),
-			Type: aws.ToString(rc.ResourceType), Replacement: string(rc.Replacement)})
-	}
-	return out
 }
 
 func (d *Deployer) printChanges(st *stacks.Stack, typ cfntypes.ChangeSetType, changes []ResourceChange) {

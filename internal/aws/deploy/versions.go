@@ -157,7 +157,7 @@ func (e *NotOfferedError) Error() string {
 // not offer, with the alternatives. A check that cannot be made (no permission) is a warning
 // on the view, not a refusal: CloudFormation still has the last word.
 func (d *Deployer) CheckOffered(ctx context.Context, st *stacks.Stack) error {
-	version, class := param(st, "DBEngineVersion"), param(st, "DBInstanceClass")
+	version, class := param(st, stacks.ParamEngineVersion), param(st, stacks.ParamInstanceClass)
 	if version == "" {
 		return nil
 	}

@@ -49,15 +49,19 @@ type Result struct {
 	Key    string `json:"key"`    // KeyFor(SHA256)
 }
 
-// Build compiles the Lambda for linux/arm64 from the module at moduleDir (empty: found from the
-// working directory upwards) and writes the zip into outDir.
+// Build compiles the Lambda for linux/arm64 from the module at moduleDir and writes the zip into
+// outDir. With moduleDir empty it finds the source (sources.go): a checkout at or above the
+// working directory, else the zip a release build embeds, else the module's own source at the
+// version this binary was built from, with the Go toolchain.
 func Build(ctx context.Context, moduleDir, outDir string) (Result, error) {
 	if moduleDir == "" {
-		var err error
-		if moduleDir, err = FindModule("."); err != nil {
-			return Result{}, err
-		}
+		return buildFromAnySource(ctx, outDir)
 	}
+	return buildModule(ctx, moduleDir, outDir)
+}
+
+// buildModule compiles the Lambda from the module source at moduleDir.
+func buildModule(ctx context.Context, moduleDir, outDir string) (Result, error) {
 	tmp, err := os.MkdirTemp("", "apgstack-lambdazip-*")
 	if err != nil {
 		return Result{}, err
@@ -83,6 +87,11 @@ func Build(ctx context.Context, moduleDir, outDir string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return writeZip(data, outDir)
+}
+
+// writeZip writes a zip under its content-addressed name in outDir.
+func writeZip(data []byte, outDir string) (Result, error) {
 	sum := sha256.Sum256(data)
 	res := Result{SHA256: hex.EncodeToString(sum[:])}
 	res.Key = KeyFor(res.SHA256)

@@ -10,8 +10,6 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/stacks/userdata"
 )
 
-func init() { register(Bastion, buildBastion) }
-
 // The bastion stack is the sample's VPC-SSH-Bastion brought up to date: the same parameters,
 // outputs and exports; a launch template (launch configurations can no longer be created) with
 // IMDSv2 and an encrypted root volume; the current Amazon Linux 2023 image through the public SSM
@@ -442,8 +440,12 @@ func addBastionInstance(t *cft.Template) error {
 		}},
 		"NotificationConfigurations": []any{map[string]any{
 			"TopicARN": cft.Ref(bastionTopic),
+			// Every scaling event, not only errors: a replaced bastion is news to its admins
+			// (cdk-nag AwsSolutions-AS3).
 			"NotificationTypes": []any{
+				"autoscaling:EC2_INSTANCE_LAUNCH",
 				"autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+				"autoscaling:EC2_INSTANCE_TERMINATE",
 				"autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
 			},
 		}},
@@ -473,7 +475,7 @@ func addBastionOutputs(t *cft.Template) {
 		Value: cft.Ref(bastionASG), Export: export("BastionAutoScalingGroup")})
 	t.AddOutput(&cft.Output{Name: "EIP", Description: "The public IP address of the SSH bastion host/instance",
 		Value: cft.Ref(bastionEIP), Export: export("EIP")})
-	t.AddOutput(&cft.Output{Name: "SSHCommand", Description: "SSH command line",
+	t.AddOutput(&cft.Output{Name: OutputSSHCommand, Description: "SSH command line",
 		Value: cft.Join("", `ssh -i "`, cft.Ref("KeyPairName"), `.pem" `, "ec2-user@", cft.Ref(bastionEIP))})
 	t.AddOutput(&cft.Output{Name: "CloudWatchLogs", Description: "CloudWatch Logs GroupName. Your SSH logs will be stored here.",
 		Value: cft.Ref(bastionLogGroup), Export: export("CloudWatchLogs")})

@@ -385,7 +385,9 @@ func TestBastionAutoScalingGroup(t *testing.T) {
 		t.Error("launch configuration")
 	}
 	nc := p["NotificationConfigurations"].([]any)[0].(map[string]any)
-	if !reflect.DeepEqual(nc["NotificationTypes"], []any{"autoscaling:EC2_INSTANCE_LAUNCH_ERROR", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"}) {
+	// Every scaling event (cdk-nag AwsSolutions-AS3).
+	if !reflect.DeepEqual(nc["NotificationTypes"], []any{"autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+		"autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"}) {
 		t.Errorf("notifications %v", nc["NotificationTypes"])
 	}
 	if rs := asg.CreationPolicy["ResourceSignal"].(map[string]any); rs["Count"] != 1 || rs["Timeout"] != bastionSignalWait {
@@ -440,9 +442,15 @@ func policyStatements(t *testing.T, ev *cft.Evaluation) map[string][]map[string]
 		}
 	}
 	role := activeResource(t, ev, bastionRole).Properties
-	for _, p := range role["Policies"].([]any) {
-		pm := p.(map[string]any)
-		add("policy "+pm["PolicyName"].(string), pm["PolicyDocument"])
+	// The role's permissions are customer-managed policies (externalizePolicies), named
+	// <role><PolicyName>: keyed here by the policy's name in kebab case, as written inline.
+	for _, a := range role["ManagedPolicyArns"].([]any) {
+		name, ok := cft.RefName(a)
+		if !ok {
+			continue
+		}
+		p := activeResource(t, ev, name)
+		add("policy "+kebab(strings.TrimPrefix(name, bastionRole)), p.Properties["PolicyDocument"])
 	}
 	add("trust", role["AssumeRolePolicyDocument"])
 	add("key", activeResource(t, ev, bastionKey).Properties["KeyPolicy"])
@@ -488,8 +496,18 @@ func TestBastionPoliciesNameTheirActions(t *testing.T) {
 		}
 	}
 	role := activeResource(t, ev, bastionRole).Properties
-	if got := fmt.Sprint(role["ManagedPolicyArns"]); !strings.Contains(got, "AmazonSSMManagedInstanceCore") || strings.Contains(got, "IAMFullAccess") || len(role["ManagedPolicyArns"].([]any)) != 1 {
+	// One AWS managed policy (Session Manager); the rest are the stack's own.
+	aws := 0
+	for _, a := range role["ManagedPolicyArns"].([]any) {
+		if _, own := cft.RefName(a); !own {
+			aws++
+		}
+	}
+	if got := fmt.Sprint(role["ManagedPolicyArns"]); !strings.Contains(got, "AmazonSSMManagedInstanceCore") || strings.Contains(got, "IAMFullAccess") || aws != 1 {
 		t.Errorf("managed policies %s", got)
+	}
+	if role["Policies"] != nil {
+		t.Errorf("inline policies remain: %v", role["Policies"])
 	}
 	// Without an S3 banner the role reads nothing from S3.
 	plain, _ := buildBastionFor(t, nil)
@@ -571,4 +589,16 @@ func TestBastionOutputsKeepTheirExports(t *testing.T) {
 	if v := fmt.Sprint(s.Template.Output("SessionManagerPortForwardCommand").Value); !strings.Contains(v, "AWS-StartPortForwardingSessionToRemoteHost") {
 		t.Errorf("port forwarding %s", v)
 	}
+}
+
+// kebab turns BastionBannerPolicy back into bastion-banner-policy.
+func kebab(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && c >= 'A' && c <= 'Z' {
+			b.WriteByte('-')
+		}
+		b.WriteString(strings.ToLower(string(c)))
+	}
+	return b.String()
 }

@@ -11,8 +11,6 @@ import (
 	"github.com/apgstack/apgstack/internal/bootstrap"
 )
 
-func init() { register(Database, buildDatabase) }
-
 // Logical ids. The sample's names are kept where the sample had the resource, so that a stack
 // created from the sample sees updates, not replacements, of what carries over.
 const (
@@ -25,7 +23,7 @@ const (
 	dbSecurityGroup   = "ClusterSecurityGroup"
 	dbClusterParams   = "RDSDBClusterParameterGroup"
 	dbInstanceParams  = "DBParamGroup"
-	dbMasterSecret    = "AuroraMasterSecret"
+	dbMasterSecret    = MasterSecretID
 	dbCluster         = "AuroraDBCluster"
 	dbWriter          = "AuroraDBFirstInstance"
 	dbReader          = "AuroraDBSecondInstance"
@@ -37,20 +35,17 @@ const (
 	dbBootstrap       = "DBBootStrapLambdaFnTrigger"
 	dbFamilyMap       = "DBFamilyMap"
 	dbStageMap        = "StageSettings"
-	dbAfterBootstrap  = "AfterBootstrap"
 	dbCustomBootstrap = "Custom::DBBootstrap"
 )
 
-// Conditions: the sample's names, plus the ones the per-stage mapping and the rotation ordering
-// need.
+// Conditions: the sample's names, plus the ones the per-stage mapping needs.
 const (
-	condSnapshot          = "IsUseDBSnapshot"
-	condNoSnapshot        = "IsNotUseDBSnapshot"
-	condProd              = "IsProd"
-	condReplica           = "IsReplica"
-	condBootstrap         = "DoDBBootStrap"
-	condMonitoring        = "HasEnhancedMonitoring"
-	condRotateNoBootstrap = "IsRotationWithoutBootstrap"
+	condSnapshot   = "IsUseDBSnapshot"
+	condNoSnapshot = "IsNotUseDBSnapshot"
+	condProd       = "IsProd"
+	condReplica    = "IsReplica"
+	condBootstrap  = "DoDBBootStrap"
+	condMonitoring = "HasEnhancedMonitoring"
 )
 
 // appSecret is one application role's secret; the bootstrap creates the role with its password.
@@ -65,9 +60,9 @@ type appSecret struct {
 func appSecrets() []appSecret {
 	owner, rw, ro := bootstrap.RoleNames("${DBSchema}")
 	return []appSecret{
-		{"AppOwnerSecret", "OwnerSecretArn", owner},
-		{"AppReadWriteSecret", "ReadWriteSecretArn", rw},
-		{"AppReadOnlySecret", "ReadOnlySecretArn", ro},
+		{OwnerSecretID, "OwnerSecretArn", owner},
+		{ReadWriteSecretID, "ReadWriteSecretArn", rw},
+		{ReadOnlySecretID, "ReadOnlySecretArn", ro},
 	}
 }
 
@@ -79,11 +74,11 @@ func buildDatabase(cfg apgstack.Config) (*Stack, error) {
 		{"DBName", d.Name},
 		{"DBPort", strconv.Itoa(d.Port)},
 		{"DBUsername", d.Username},
-		{"DBEngineVersion", d.EngineVersion},
-		{"DBInstanceClass", d.InstanceClass},
-		{"DBSnapshotName", d.SnapshotName},
-		{"LambdaBootStrapS3Bucket", d.BootstrapS3Bucket},
-		{"LambdaBootStrapS3Key", d.BootstrapS3Key},
+		{ParamEngineVersion, d.EngineVersion},
+		{ParamInstanceClass, d.InstanceClass},
+		{ParamSnapshot, d.SnapshotName},
+		{ParamBootstrapBucket, d.BootstrapS3Bucket},
+		{ParamBootstrapKey, d.BootstrapS3Key},
 		{"DBSchema", d.SchemaName()},
 		{"EngineLifecycleSupport", d.EngineLifecycleSupport},
 		{"PgauditLog", d.PgauditLog},
@@ -120,6 +115,7 @@ func databaseTemplate(alarms []bestpractice.Alarm) (*cft.Template, error) {
 	addParameterGroups(t)
 	addSecrets(t)
 	addCluster(t)
+	keepAppSecretsWithCluster(t)
 	addInstances(t)
 	addDatabaseInsights(t)
 	addAlarms(t, alarms)
@@ -153,6 +149,9 @@ func pgauditPattern() string {
 	return `(?i)^` + one + `(,` + one + `)*$`
 }
 
+// defaultSchemaParam is DBSchema's default, for stacks updated from the sample's parameters.
+const defaultSchemaParam = "app"
+
 func addDatabaseParameters(t *cft.Template) {
 	t.AddParameter(stackNameParam("ParentVPCStack", "Provide Stack name of parent VPC stack based on VPC-3AZs yaml template. Refer Cloudformation dashboard in AWS Console to get this."))
 	t.AddParameter(stackNameParam("ParentSSHBastionStack", "Provide Stack name of parent Amazon Linux bastion host stack based on VPC-SSH-Bastion yaml template. Refer Cloudformation dashboard in AWS Console to get this."))
@@ -177,10 +176,12 @@ func addDatabaseParameters(t *cft.Template) {
 		AllowedPattern: apgstack.S3BucketPattern.String(), ConstraintDescription: "empty or an S3 bucket name"})
 	t.AddParameter(&cft.Parameter{Name: "LambdaBootStrapS3Key", Type: "String", Default: "",
 		Description: "Optional. Specify S3 key for e.g. apgstack/bootstrap-lambda-<sum>.zip where the Lambda DB bootstrap zip is stored."})
-	// Role names are <schema>_owner, _rw, _ro: apgstack.MaxSchemaLength keeps them within
-	// PostgreSQL's 63-character identifiers.
-	t.AddParameter(&cft.Parameter{Name: "DBSchema", Type: "String",
-		Description: "Application schema the bootstrap creates, with its roles <schema>_owner, <schema>_rw and <schema>_ro (apgstack passes DBName in lower case unless configured)",
+	// Role names are <schema>_owner, _rw, _ro and, for the multi-user rotation, <role>_clone:
+	// apgstack.MaxSchemaLength keeps them within PostgreSQL's 63-character identifiers.
+	// A default, so that a stack created from the sample (which had no DBSchema) updates with its
+	// previous parameters; apgstack always passes the configured schema.
+	t.AddParameter(&cft.Parameter{Name: "DBSchema", Type: "String", Default: defaultSchemaParam,
+		Description: "Application schema the bootstrap creates, with its roles <schema>_owner, <schema>_rw and <schema>_ro and their rotation identities <role>_clone (apgstack passes DBName in lower case unless configured)",
 		MinLength:   cft.Int(1), MaxLength: cft.Int(apgstack.MaxSchemaLength), AllowedPattern: ident,
 		ConstraintDescription: "Must start with a letter. Only numbers, letters, and _ accepted. max length " + strconv.Itoa(apgstack.MaxSchemaLength) + " characters"})
 	t.AddParameter(&cft.Parameter{Name: "EngineLifecycleSupport", Type: "String", Default: apgstack.LifecycleSupports[0],
@@ -244,7 +245,7 @@ func addDatabaseConditions(t *cft.Template) {
 	t.AddCondition(condNoSnapshot, cft.Not(cft.Cond(condSnapshot)))
 	// IsProd is kept from the sample for templates that extend this one; the per-stage settings
 	// come from the StageSettings mapping, so no resource needs it.
-	t.AddCondition(condProd, cft.Equals(cft.Ref("EnvironmentStage"), "prod"))
+	t.AddCondition(condProd, cft.Equals(cft.Ref("EnvironmentStage"), apgstack.StageProd))
 	t.AddCondition(condReplica, cft.Equals(stage(stageReader), "true"))
 	t.AddCondition(condMonitoring, cft.Not(cft.Equals(stage(stageMonitoring), 0)))
 	t.AddCondition(condBootstrap, cft.And(
@@ -252,7 +253,6 @@ func addDatabaseConditions(t *cft.Template) {
 		cft.Not(cft.Equals(cft.Ref("LambdaBootStrapS3Key"), "")),
 		cft.Not(cft.Cond(condSnapshot)),
 	))
-	t.AddCondition(condRotateNoBootstrap, cft.And(cft.Cond(condNoSnapshot), cft.Not(cft.Cond(condBootstrap))))
 }
 
 // importPrivateSubnets is the network stack's private subnets as a list.
@@ -266,19 +266,19 @@ func importLambdaSG() any {
 }
 
 func addDatabaseOutputs(t *cft.Template) {
-	t.AddOutput(&cft.Output{Name: "ClusterEndpoint", Description: "Aurora Cluster/Writer Endpoint", Value: cft.GetAtt(dbCluster, "Endpoint.Address")})
-	t.AddOutput(&cft.Output{Name: "ReaderEndpoint", Description: "Aurora Reader Endpoint", Value: cft.GetAtt(dbCluster, "ReadEndpoint.Address")})
-	t.AddOutput(&cft.Output{Name: "Port", Description: "Aurora Endpoint Port", Value: cft.GetAtt(dbCluster, "Endpoint.Port")})
-	t.AddOutput(&cft.Output{Name: "DBUsername", Description: "Database master username", Value: cft.Ref("DBUsername")})
-	t.AddOutput(&cft.Output{Name: "DBName", Description: "Database Name", Value: cft.Ref("DBName")})
-	t.AddOutput(&cft.Output{Name: "PSQLCommandLine", Description: "PSQL Command Line", Value: cft.Join("",
+	t.AddOutput(&cft.Output{Name: OutputClusterEndpoint, Description: "Aurora Cluster/Writer Endpoint", Value: cft.GetAtt(dbCluster, "Endpoint.Address")})
+	t.AddOutput(&cft.Output{Name: OutputReaderEndpoint, Description: "Aurora Reader Endpoint", Value: cft.GetAtt(dbCluster, "ReadEndpoint.Address")})
+	t.AddOutput(&cft.Output{Name: OutputPort, Description: "Aurora Endpoint Port", Value: cft.GetAtt(dbCluster, "Endpoint.Port")})
+	t.AddOutput(&cft.Output{Name: OutputDBUsername, Description: "Database master username", Value: cft.Ref("DBUsername")})
+	t.AddOutput(&cft.Output{Name: OutputDBName, Description: "Database Name", Value: cft.Ref("DBName")})
+	t.AddOutput(&cft.Output{Name: OutputPSQLCommandLine, Description: "PSQL Command Line", Value: cft.Join("",
 		"psql --host=", cft.GetAtt(dbCluster, "Endpoint.Address"),
 		" --port=", cft.GetAtt(dbCluster, "Endpoint.Port"),
 		" --username=", cft.Ref("DBUsername"),
 		" --dbname=", cft.Ref("DBName"))})
 	// A cluster restored from a snapshot keeps the snapshot's master credentials: no secret then.
-	t.AddOutput(&cft.Output{Name: "SecretArn", Description: "ARN of the master user secret (Secrets Manager)",
+	t.AddOutput(&cft.Output{Name: OutputSecretArn, Description: "ARN of the master user secret (Secrets Manager)",
 		Condition: condNoSnapshot, Value: cft.Ref(dbMasterSecret)})
-	t.AddOutput(&cft.Output{Name: "KmsKeyArn", Description: "ARN of the customer-managed KMS key (storage, Performance Insights, secrets, logs, topic); retained when the stack is deleted",
+	t.AddOutput(&cft.Output{Name: OutputKmsKeyArn, Description: "ARN of the customer-managed KMS key (storage, Performance Insights, secrets, logs, topic); retained when the stack is deleted",
 		Value: cft.GetAtt(dbKey, "Arn")})
 }

@@ -191,11 +191,9 @@ func addEventSubscriptions(t *cft.Template) error {
 	return nil
 }
 
-// Managed policies: only the two AWS made for exactly these jobs (see the allow-list test).
-const (
-	managedPolicyEnhancedMonitoring = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-	managedPolicyLambdaVPC          = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-)
+// The one AWS managed policy, made for exactly this job (see the allow-list test); the bootstrap
+// function's network access is a customer-managed policy (database_bootstrap_access.go).
+const managedPolicyEnhancedMonitoring = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 // Bootstrap function settings: the bootstrap retries authentication with back-off, well within
 // the timeout; CloudFormation gives up on the custom resource a little after the function would.
@@ -203,9 +201,11 @@ const (
 	bootstrapTimeoutSeconds = 300
 	bootstrapServiceTimeout = 600
 	bootstrapMemoryMB       = 256
+	bootstrapConcurrency    = 2
 )
 
 func addBootstrap(t *cft.Template) {
+	addBootstrapVPCAccess(t)
 	secrets := []any{cft.Ref(dbMasterSecret)}
 	for _, s := range appSecrets() {
 		secrets = append(secrets, cft.Ref(s.Logical))
@@ -214,15 +214,24 @@ func addBootstrap(t *cft.Template) {
 		"AssumeRolePolicyDocument": iamPolicy(map[string]any{
 			"Effect": "Allow", "Principal": map[string]any{"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}),
 		"Path":              "/",
-		"ManagedPolicyArns": []any{cft.Sub(managedPolicyLambdaVPC)},
+		"ManagedPolicyArns": []any{cft.Ref(dbBootstrapVPCAccess)},
 		"Policies": []any{map[string]any{
 			"PolicyName": "bootstrap",
 			"PolicyDocument": iamPolicy(
 				map[string]any{"Sid": "ReadTheDatabaseSecrets", "Effect": "Allow",
 					"Action": "secretsmanager:GetSecretValue", "Resource": secrets},
+				// The rotation wait (database_rotation.go) reads whether the master's rotation
+				// finished.
+				map[string]any{"Sid": "WatchTheMasterRotation", "Effect": "Allow",
+					"Action": "secretsmanager:DescribeSecret", "Resource": cft.Ref(dbMasterSecret)},
 				map[string]any{"Sid": "DecryptThemThroughSecretsManager", "Effect": "Allow",
 					"Action": "kms:Decrypt", "Resource": cft.GetAtt(dbKey, "Arn"),
 					"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": viaService("secretsmanager")}}},
+				map[string]any{"Sid": "DeadLetterToTheTopic", "Effect": "Allow",
+					"Action": "sns:Publish", "Resource": cft.Ref(dbTopic)},
+				map[string]any{"Sid": "EncryptForTheTopic", "Effect": "Allow",
+					"Action": []any{"kms:GenerateDataKey", "kms:Decrypt"}, "Resource": cft.GetAtt(dbKey, "Arn"),
+					"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": viaService("sns")}}},
 				map[string]any{"Sid": "WriteItsOwnLog", "Effect": "Allow",
 					"Action": []any{"logs:CreateLogStream", "logs:PutLogEvents"}, "Resource": cft.GetAtt(dbBootstrapLogs, "Arn")},
 			),
@@ -248,7 +257,11 @@ func addBootstrap(t *cft.Template) {
 		"Role":          cft.GetAtt(dbBootstrapRole, "Arn"),
 		"VpcConfig":     map[string]any{"SubnetIds": importPrivateSubnets(), "SecurityGroupIds": []any{importLambdaSG()}},
 		"LoggingConfig": map[string]any{"LogGroup": cft.Ref(dbBootstrapLogs)},
-		"Tags":          mandatoryTags(),
+		// CloudFormation invokes it asynchronously: an event it could not handle goes to the
+		// stack's (encrypted) topic; a few concurrent runs are all a stack ever needs.
+		"DeadLetterConfig":             map[string]any{"TargetArn": cft.Ref(dbTopic)},
+		"ReservedConcurrentExecutions": bootstrapConcurrency,
+		"Tags":                         mandatoryTags(),
 	}).Condition = condBootstrap
 
 	props := map[string]any{

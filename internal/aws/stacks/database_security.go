@@ -52,6 +52,8 @@ func addKey(t *cft.Template) {
 				"Action": keyAdminActions, "Resource": "*"},
 			via("UseThroughRDS", "rds"),
 			via("UseThroughSecretsManager", "secretsmanager"),
+			// The bootstrap function's dead letters go to the encrypted topic.
+			via("UseThroughSNS", "sns"),
 			// CloudWatch Logs encrypts the exported PostgreSQL log and the bootstrap's log with
 			// this key; the encryption context pins it to those log groups.
 			map[string]any{"Sid": "CloudWatchLogs", "Effect": "Allow",
@@ -71,12 +73,19 @@ func addKey(t *cft.Template) {
 	// Kept when the stack is deleted or the key replaced: the final snapshots are encrypted with
 	// it and stay restorable only while it exists.
 	k.DeletionPolicy, k.UpdateReplacePolicy = "Retain", "Retain"
-	// The alias goes with the stack so that the stack can be created again under the same name;
-	// the retained key keeps its description and tags.
-	t.AddResource(dbKeyAlias, "AWS::KMS::Alias", map[string]any{
-		"AliasName":   cft.Sub("alias/${AWS::StackName}-aurora"),
+	// The alias is retained with its key, so the retained key stays findable by name; the
+	// stack's UUID in the name lets a stack of the same name be created again. A rename
+	// replaces the alias and deletes the old one (UpdateReplacePolicy Delete).
+	a := t.AddResource(dbKeyAlias, "AWS::KMS::Alias", map[string]any{
+		"AliasName":   cft.Join("", "alias/", cft.Ref(cft.StackName), "-aurora-", stackUUIDPrefix()),
 		"TargetKeyId": cft.Ref(dbKey),
 	})
+	a.DeletionPolicy, a.UpdateReplacePolicy = "Retain", "Delete"
+}
+
+// stackUUIDPrefix is the first block of the stack id's UUID (8 hex digits).
+func stackUUIDPrefix() any {
+	return cft.Select(0, cft.Split("-", cft.Select(2, cft.Split("/", cft.Ref(cft.StackId)))))
 }
 
 func addTopic(t *cft.Template) {
@@ -184,13 +193,6 @@ func policyID(secret string) string {
 	return secret + "ResourcePolicy"
 }
 
-func rotationID(secret string) string {
-	if secret == dbMasterSecret {
-		return "AuroraSecretRotationSchedule"
-	}
-	return secret + "RotationSchedule"
-}
-
 // secretName is <stage>/aurora-pg/<stack>[/suffix]: bestpractice.SecretName, in the template.
 func secretName(suffix ...any) any {
 	parts := append([]any{cft.Ref("EnvironmentStage"), "aurora-pg", cft.Ref(cft.StackName)}, suffix...)
@@ -261,53 +263,5 @@ func addSecrets(t *cft.Template) {
 		}).Condition = condBootstrap
 		attach(t, s.Logical, condBootstrap)
 		denyDelete(t, s.Logical, condBootstrap)
-	}
-}
-
-// hostedRotation is the HostedRotationLambda of a rotation schedule: the function AWS Secrets
-// Manager provides, running in the private subnets with the Lambda security group.
-func hostedRotation(rotationType string, extra map[string]any) map[string]any {
-	h := map[string]any{
-		"RotationType":        rotationType,
-		"VpcSubnetIds":        cft.ImportSub("${ParentVPCStack}-SubnetsPrivate"),
-		"VpcSecurityGroupIds": importLambdaSG(),
-		"KmsKeyArn":           cft.GetAtt(dbKey, "Arn"),
-		"ExcludeCharacters":   bestpractice.PasswordExcludeCharacters,
-	}
-	for k, v := range extra {
-		h[k] = v
-	}
-	return h
-}
-
-// addRotation orders rotation after the bootstrap. A rotation schedule rotates as soon as it is
-// created (RotateImmediatelyOnUpdate), and the bootstrap reads the master password: the schedule
-// must wait for it. DependsOn cannot name a resource whose condition is false, so the master
-// schedule comes twice under complementary conditions: after the bootstrap when there is one,
-// on its own when there is none. The application secrets exist only with the bootstrap, so their
-// schedules simply depend on it, and on the master's first rotation, which their rotation
-// function logs in with.
-func addRotation(t *cft.Template) {
-	schedule := func(name, secret, condition string, hosted map[string]any, dependsOn ...string) {
-		t.AddResource(name, "AWS::SecretsManager::RotationSchedule", map[string]any{
-			"SecretId":                  cft.Ref(secret),
-			"HostedRotationLambda":      hosted,
-			"RotationRules":             map[string]any{"AutomaticallyAfterDays": bestpractice.RotationDays},
-			"RotateImmediatelyOnUpdate": true,
-		}).DependsOn = dependsOn
-		t.Resource(name).Condition = condition
-	}
-	master := rotationID(dbMasterSecret)
-	schedule(master, dbMasterSecret, condRotateNoBootstrap, hostedRotation("PostgreSQLSingleUser", nil),
-		attachmentID(dbMasterSecret), dbWriter)
-	schedule(master+dbAfterBootstrap, dbMasterSecret, condBootstrap, hostedRotation("PostgreSQLSingleUser", nil),
-		attachmentID(dbMasterSecret), dbWriter, dbBootstrap)
-	for _, s := range appSecrets() {
-		schedule(rotationID(s.Logical), s.Logical, condBootstrap,
-			hostedRotation("PostgreSQLMultiUser", map[string]any{
-				"MasterSecretArn":       cft.Ref(dbMasterSecret),
-				"MasterSecretKmsKeyArn": cft.GetAtt(dbKey, "Arn"),
-			}),
-			attachmentID(s.Logical), dbBootstrap, master+dbAfterBootstrap)
 	}
 }

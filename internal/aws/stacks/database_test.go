@@ -308,9 +308,9 @@ func TestDatabaseSnapshotRestore(t *testing.T) {
 		"AppOwnerSecret", "AppOwnerSecretAttachment", "AppOwnerSecretResourcePolicy", "AppOwnerSecretRotationSchedule",
 		"AppReadOnlySecret", "AppReadOnlySecretAttachment", "AppReadOnlySecretResourcePolicy", "AppReadOnlySecretRotationSchedule",
 		"AppReadWriteSecret", "AppReadWriteSecretAttachment", "AppReadWriteSecretResourcePolicy", "AppReadWriteSecretRotationSchedule",
-		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotationScheduleAfterBootstrap",
+		"AuroraMasterSecret", "AuroraSecretResourcePolicy", "AuroraSecretRotated", "AuroraSecretRotationGate", "AuroraSecretRotationSchedule",
 		"DBBootStrapLambdaFn", "DBBootStrapLambdaFnTrigger", "DBBootStrapLambdaLogGroup", "DBBootStrapLambdaRole",
-		"SecretAuroraClusterAttachment",
+		"DBBootStrapLambdaRoleBootstrapPolicy", "DBBootStrapLambdaVPCAccessPolicy", "SecretAuroraClusterAttachment",
 	}
 	sort.Strings(gone)
 	if !reflect.DeepEqual(gone, want) {
@@ -353,13 +353,34 @@ func TestDatabaseRotationAfterBootstrap(t *testing.T) {
 	if n := len(schedules(with)); n != 4 {
 		t.Fatalf("with the bootstrap: %d rotation schedules, want 4 (master and three roles)", n)
 	}
+	// One logical id for the master's schedule, whatever the bootstrap switch: it waits for the
+	// bootstrap through the gate, whose reference to the bootstrap is under Fn::If.
+	master := with.Resource(rotationID(dbMasterSecret))
+	if master == nil || !slices.Contains(master.DependsOn, dbRotationGate) || without.Resource(rotationID(dbMasterSecret)) == nil {
+		t.Fatalf("the master's schedule %s must exist with and without the bootstrap and wait for the gate", rotationID(dbMasterSecret))
+	}
+	gateRef := func(e *Effective) any {
+		return e.Resource(dbRotationGate).Metadata["apgstack"].(map[string]any)["AfterBootstrap"]
+	}
+	if got := gateRef(with); !reflect.DeepEqual(got, cft.Ref(dbBootstrap)) {
+		t.Errorf("with the bootstrap the gate refers to %v, want Ref %s", got, dbBootstrap)
+	}
+	if got := gateRef(without); got != "" {
+		t.Errorf("without the bootstrap the gate refers to %v, want nothing", got)
+	}
+	// The application schedules wait for the bootstrap and for the master's rotation to have
+	// finished (the wait resource), which itself comes after the master's schedule.
 	for _, s := range schedules(with) {
-		if !slices.Contains(s.DependsOn, dbBootstrap) {
-			t.Errorf("%s rotates before the bootstrap is done", s.Name)
+		if s.Name == master.Name {
+			continue
+		}
+		if !slices.Contains(s.DependsOn, dbBootstrap) || !slices.Contains(s.DependsOn, dbMasterRotated) {
+			t.Errorf("%s must wait for %s and %s, depends on %v", s.Name, dbBootstrap, dbMasterRotated, s.DependsOn)
 		}
 	}
-	if with.Resource(rotationID(dbMasterSecret)) != nil {
-		t.Error("the master's unordered schedule must not exist alongside the bootstrap")
+	rotated := with.Resource(dbMasterRotated)
+	if rotated == nil || !slices.Contains(rotated.DependsOn, master.Name) || rotated.Properties["RotatedSecretArn"] == nil {
+		t.Errorf("the rotation wait %s must follow %s and name the master secret: %+v", dbMasterRotated, master.Name, rotated)
 	}
 	b := with.Resource(dbBootstrap)
 	for _, d := range []string{dbWriter, attachmentID(dbMasterSecret)} {
@@ -395,6 +416,9 @@ func TestDatabaseRotationAfterBootstrap(t *testing.T) {
 			}
 			if h["ExcludeCharacters"] != bestpractice.PasswordExcludeCharacters {
 				t.Errorf("%s: rotated passwords must exclude %q", s.Name, bestpractice.PasswordExcludeCharacters)
+			}
+			if h["RotationLambdaName"] == nil {
+				t.Errorf("%s: no RotationLambdaName", s.Name)
 			}
 		}
 	}
@@ -732,12 +756,38 @@ func violates(p *cft.Parameter, v string) string {
 }
 
 // allowedManagedPolicies are the only AWS managed policies the stack attaches, each made by AWS
-// for exactly the job its role does.
+// for exactly the job its role does; customer-managed policies of the template are checked like
+// inline ones.
 var allowedManagedPolicies = map[string]string{
 	managedPolicyEnhancedMonitoring: "RDS enhanced monitoring: publish OS metrics to the RDSOSMetrics log group only",
-	managedPolicyLambdaVPC:          "a Lambda in a VPC: manage its network interfaces and write its logs",
 	managedPolicyBackup:             "AWS Backup: snapshot the resources of its plans",
 	managedPolicyRestore:            "AWS Backup: restore its recovery points",
+}
+
+// wildcardAllowed: EC2's Describe calls take no resource-level permissions, and the ids of the
+// network interfaces Lambda creates are Lambda's to choose.
+func wildcardAllowed(s map[string]any) bool {
+	actions, _ := s["Action"].([]any)
+	if a, ok := s["Action"].(string); ok {
+		actions = []any{a}
+	}
+	describeOnly := len(actions) > 0
+	for _, a := range actions {
+		describeOnly = describeOnly && strings.HasPrefix(str(a), "ec2:Describe")
+	}
+	if describeOnly {
+		return true
+	}
+	list, ok := s["Resource"].([]any)
+	if !ok {
+		list = []any{s["Resource"]}
+	}
+	for _, e := range list {
+		if strings.Contains(fmt.Sprint(e), "*") && !strings.Contains(fmt.Sprint(e), ":network-interface/*") {
+			return false
+		}
+	}
+	return true
 }
 
 // policyProblems lists every IAM policy statement that does not name its actions and resources,
@@ -791,7 +841,10 @@ func policyProblems(tpl *cft.Template) []string {
 		case "AWS::IAM::Role":
 			principals(where+" trust", r.Properties["AssumeRolePolicyDocument"])
 			for _, arn := range r.Properties["ManagedPolicyArns"].([]any) {
-				_, arg, _ := cft.Intrinsic(arn)
+				fn, arg, _ := cft.Intrinsic(arn)
+				if p := tpl.Resource(str(arg)); fn == "Ref" && p != nil && p.Type == "AWS::IAM::ManagedPolicy" {
+					continue
+				}
 				if _, ok := allowedManagedPolicies[str(arg)]; !ok {
 					problems = append(problems, fmt.Sprintf("%s: managed policy %v is not on the allow-list", where, arn))
 				}
@@ -805,6 +858,15 @@ func policyProblems(tpl *cft.Template) []string {
 					if s["Resource"] == nil || wild(s["Resource"]) {
 						problems = append(problems, fmt.Sprintf("%s: resource %v is not named", where, s["Resource"]))
 					}
+				}
+			}
+		case "AWS::IAM::ManagedPolicy":
+			for _, s := range statements(r.Properties["PolicyDocument"]) {
+				if s["Action"] == nil || strings.Contains(fmt.Sprint(s["Action"]), "*") {
+					problems = append(problems, fmt.Sprintf("%s: action %v is not named", where, s["Action"]))
+				}
+				if s["Resource"] == nil || wild(s["Resource"]) && !wildcardAllowed(s) {
+					problems = append(problems, fmt.Sprintf("%s: resource %v is not named", where, s["Resource"]))
 				}
 			}
 		case "AWS::KMS::Key":
@@ -823,7 +885,7 @@ func TestDatabasePolicies(t *testing.T) {
 	for _, p := range policyProblems(tpl) {
 		t.Error(p)
 	}
-	for _, typ := range []string{"AWS::IAM::Role", "AWS::KMS::Key", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy"} {
+	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::KMS::Key", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy"} {
 		if len(tpl.ResourcesOfType(typ)) == 0 {
 			t.Errorf("no %s checked", typ)
 		}
@@ -900,4 +962,67 @@ func buildStack(t *testing.T, cfg apgstack.Config, kind string) *Stack {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestRotationLambdaNames: the hosted rotation functions are named after the stack's UUID, so the
+// name fits Lambda's 64 characters for any stack name CloudFormation allows (128 characters).
+func TestRotationLambdaNames(t *testing.T) {
+	stackID := "arn:aws:cloudformation:eu-west-1:123456789012:stack/" + strings.Repeat("s", 128) + "/01234567-89ab-cdef-0123-456789abcdef"
+	for _, r := range SecretRoles() {
+		ev, err := cft.New("").Evaluate(map[string]string{cft.StackId: stackID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ev.Resolve(rotationLambdaName(r.Role))
+		name, ok := got.(string)
+		if !ok || len(name) > 64 || !strings.HasPrefix(name, "apg-01234567-89ab-cdef-0123-456789abcdef-") {
+			t.Errorf("%s: RotationLambdaName %v (%d characters), want apg-<uuid>-%s within 64", r.Role, got, len(name), r.Role)
+		}
+	}
+}
+
+// TestDatabaseUpdatableFromSampleParameters: the parameters apgstack added to the sample's have
+// defaults, so a stack created from the sample updates with its previous parameter values.
+func TestDatabaseUpdatableFromSampleParameters(t *testing.T) {
+	tpl, err := databaseTemplate(bestpractice.Alarms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"DBSchema", "EngineLifecycleSupport", "PgauditLog", "TolerateBootstrapFailure", "LogsRetentionInDays"} {
+		p := tpl.Parameter(name)
+		if p == nil || p.Default == nil {
+			t.Errorf("%s: no default: %+v", name, p)
+			continue
+		}
+		if msg := violates(p, fmt.Sprint(p.Default)); msg != "" {
+			t.Errorf("%s: default %v violates its own constraints: %s", name, p.Default, msg)
+		}
+	}
+}
+
+// TestDatabaseSecretsProtectedWithCluster: every secret's deletion protection lasts as long as the
+// cluster — the cluster refers to each resource policy, so CloudFormation deletes the policies
+// only after the cluster — and the KMS alias is retained with its key.
+func TestDatabaseSecretsProtectedWithCluster(t *testing.T) {
+	with := explainDB(t, dbCase{"dev", "dev", true, false})
+	without := explainDB(t, dbCase{"test", "test", false, false})
+	c := with.Resource(dbCluster)
+	var want []any
+	for _, s := range appSecrets() {
+		want = append(want, cft.Ref(policyID(s.Logical)))
+	}
+	if got := c.Metadata["apgstack"].(map[string]any)["SecretsProtectedUntilDeleted"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("cluster refers to %v, want the three application secrets' policies %v", got, want)
+	}
+	if !strings.Contains(fmt.Sprint(c.Properties["MasterUserPassword"]), policyID(dbMasterSecret)) {
+		t.Errorf("the cluster must refer to the master secret's policy %s", policyID(dbMasterSecret))
+	}
+	if m := without.Resource(dbCluster).Metadata["apgstack"].(map[string]any); m["SecretsProtectedUntilDeleted"] != nil {
+		t.Errorf("without the bootstrap the cluster refers to %v", m)
+	}
+	for _, e := range []*Effective{with, without} {
+		if a := e.Resource(dbKeyAlias); a == nil || a.DeletionPolicy != "Retain" {
+			t.Errorf("the KMS alias must be retained with its key: %+v", a)
+		}
+	}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/apgstack/apgstack/cft"
 )
 
-func init() { register(Network, buildNetwork) }
-
 // The network stack is the sample's VPC-3AZs brought up to date: the same parameter, blocks,
 // names and exports, with real network ACLs, VPC flow logs, and a Secrets Manager endpoint with
 // its own security group.
@@ -59,6 +57,8 @@ type aclRule struct {
 	CIDR     any    // template value of the block
 	Peer     string // the block in words, for the Metadata
 	Why      string
+	// Condition, when set, names the template condition the entry exists under.
+	Condition string
 }
 
 const (
@@ -67,10 +67,14 @@ const (
 	peerRemote   = "RemoteAccessCIDR"
 )
 
+// condRemoteAccess holds when the network stack's RemoteAccessCIDR is set; without it the public
+// ACL admits no SSH or ping (Session Manager still reaches the bastion).
+const condRemoteAccess = "HasRemoteAccessCIDR"
+
 // publicACLRules: the public tier holds the bastion and the NAT gateways.
 var publicACLRules = []aclRule{
 	{Name: "SSH", Number: 100, Protocol: protoTCP, From: portSSH, To: portSSH, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
-		Why: "SSH to the bastion (its security group narrows further)"},
+		Why: "SSH to the bastion (its security group narrows further)", Condition: condRemoteAccess},
 	{Name: "HTTPSFromVPC", Number: 110, Protocol: protoTCP, From: portHTTPS, To: portHTTPS, CIDR: vpcCIDR, Peer: peerVPC,
 		Why: "HTTPS from the private tier to the NAT gateways"},
 	{Name: "HTTPFromVPC", Number: 120, Protocol: protoTCP, From: portHTTP, To: portHTTP, CIDR: vpcCIDR, Peer: peerVPC,
@@ -84,7 +88,7 @@ var publicACLRules = []aclRule{
 	{Name: "PathMTU", Number: 140, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
 	{Name: "Ping", Number: 150, Protocol: protoICMP, ICMPType: 8, ICMPCode: -1, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
-		Why: "ping from the admins, as the bastion's security group allows"},
+		Why: "ping from the admins, as the bastion's security group allows", Condition: condRemoteAccess},
 
 	{Name: "HTTPS", Number: 100, Egress: true, Protocol: protoTCP, From: portHTTPS, To: portHTTPS, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "HTTPS to AWS APIs and the internet (the bastion's and, through the NAT gateways, the private tier's)"},
@@ -93,11 +97,11 @@ var publicACLRules = []aclRule{
 	{Name: "VPC", Number: 120, Egress: true, Protocol: protoTCP, From: ephemeralLow, To: ephemeralHigh, CIDR: vpcCIDR, Peer: peerVPC,
 		Why: "PostgreSQL (any DBPort 1150-65535) to the private tier, and replies from the NAT gateways to the private tier"},
 	{Name: "SSHReplies", Number: 130, Egress: true, Protocol: protoTCP, From: ephemeralLow, To: ephemeralHigh, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
-		Why: "replies of the bastion's SSH server to its clients"},
+		Why: "replies of the bastion's SSH server to its clients", Condition: condRemoteAccess},
 	{Name: "PathMTU", Number: 140, Egress: true, Protocol: protoICMP, ICMPType: 3, ICMPCode: 4, CIDR: "0.0.0.0/0", Peer: peerAnywhere,
 		Why: "ICMP fragmentation-needed, so that path MTU discovery works"},
 	{Name: "PingReplies", Number: 150, Egress: true, Protocol: protoICMP, ICMPType: 0, ICMPCode: -1, CIDR: cft.Ref("RemoteAccessCIDR"), Peer: peerRemote,
-		Why: "echo replies to the admins' pings"},
+		Why: "echo replies to the admins' pings", Condition: condRemoteAccess},
 }
 
 // privateACLRules: the private tier holds the database, the in-VPC Lambdas and the Secrets
@@ -136,6 +140,9 @@ func (r aclRule) describe() string {
 	}
 	if r.Protocol == protoICMP {
 		what = fmt.Sprintf("ICMP type %d code %d", r.ICMPType, r.ICMPCode)
+	}
+	if r.Condition != "" {
+		what += " (when " + r.Peer + " is set)"
 	}
 	return fmt.Sprintf("%d allow %s %s %s: %s", r.Number, what, dir, r.Peer, r.Why)
 }
@@ -211,12 +218,14 @@ func networkTemplate() *cft.Template {
 		Description:           "Specify the 2nd Octet of IPv4 CIDR block for the VPC (10.XXX.0.0/16) in the range [0-255]",
 		ConstraintDescription: "Must be in the range [0-255]",
 		MinValue:              cft.Float(0), MaxValue: cft.Float(255)})
-	// No default: a template launched as it is must not open SSH to the world.
-	t.AddParameter(&cft.Parameter{Name: "RemoteAccessCIDR", Type: "String",
-		Description:           "CIDR block the public network ACL admits to SSH (port 22) and ping; give the bastion stack's RemoteAccessCIDR",
-		AllowedPattern:        apgstack.CIDRPattern.String(),
-		ConstraintDescription: "CIDR block parameter must be in the form x.x.x.x/x",
-		MinLength:             cft.Int(9), MaxLength: cft.Int(18)})
+	// Empty by default, so that a stack created from the sample (which had no such parameter)
+	// updates with its previous parameters; empty admits no SSH, never SSH from the world.
+	t.AddParameter(&cft.Parameter{Name: "RemoteAccessCIDR", Type: "String", Default: "",
+		Description:           "CIDR block the public network ACL admits to SSH (port 22) and ping: give the bastion stack's RemoteAccessCIDR (apgstack passes the same value to both); empty admits no SSH (Session Manager still reaches the bastion)",
+		AllowedPattern:        "^$|" + apgstack.CIDRPattern.String(),
+		ConstraintDescription: "empty, or a CIDR block in the form x.x.x.x/x",
+		MaxLength:             cft.Int(18)})
+	t.AddCondition(condRemoteAccess, cft.Not(cft.Equals(cft.Ref("RemoteAccessCIDR"), "")))
 	t.AddParameter(logRetentionParam("FlowLogsRetentionInDays", apgstack.Default().Network.FlowLogsRetentionInDays))
 
 	t.AddResource("VPC", "AWS::EC2::VPC", map[string]any{
@@ -395,15 +404,17 @@ func addNetworkACL(t *cft.Template, tier string, rules []aclRule) {
 		if rule.Egress {
 			dir = "Out"
 		}
-		t.AddResource("NetworkAclEntry"+dir+tier+rule.Name, "AWS::EC2::NetworkAclEntry", rule.properties(acl))
+		t.AddResource("NetworkAclEntry"+dir+tier+rule.Name, "AWS::EC2::NetworkAclEntry", rule.properties(acl)).Condition = rule.Condition
 	}
 }
 
 // addFlowLogs records all VPC traffic to a log group with a retention, through a role that can
 // write to that group only.
 func addFlowLogs(t *cft.Template) {
+	addFlowLogsKey(t)
 	t.AddResource("FlowLogsLogGroup", "AWS::Logs::LogGroup", map[string]any{
 		"RetentionInDays": cft.Ref("FlowLogsRetentionInDays"),
+		"KmsKeyId":        cft.GetAtt(flowLogsKey, "Arn"),
 	})
 	t.AddResource("FlowLogsRole", "AWS::IAM::Role", map[string]any{
 		"Description": cft.Sub("Delivers the VPC flow logs of ${AWS::StackName} to their log group"),
@@ -477,4 +488,7 @@ func addNetworkOutputs(t *cft.Template) {
 	out("S3VPCEndpoint", "S3 VPC Endpoint", cft.Ref("S3VPCEndpoint"), "S3VPCEndpoint")
 	out("SecretsManagerVPCEndpoint", "Secrets Manager VPC Endpoint", cft.Ref("SecretsManagerVPCEndpoint"), "SecretsManagerVPCEndpoint")
 	out("SecretRotationLambdaSecurityGroup", "Secret Rotation Lambda SecurityGroup for AWS Secrets Manager", cft.Ref("SecretRotationLambdaSecurityGroup"), "SecretRotationLambdaSecurityGroup")
+	// New (after the sample's outputs), so that a bastion stack or a person can see what the public ACL admits to SSH.
+	out("RemoteAccessCIDR", "CIDR block the public network ACL admits to SSH (none: no SSH)",
+		cft.If(condRemoteAccess, cft.Ref("RemoteAccessCIDR"), "none"), "RemoteAccessCIDR")
 }

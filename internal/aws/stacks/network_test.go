@@ -102,13 +102,42 @@ func TestNetworkParameters(t *testing.T) {
 	if f == nil || f.Default != 14 || !slices.Contains(f.AllowedValues, any(3653)) {
 		t.Errorf("FlowLogsRetentionInDays: %+v", f)
 	}
+	// RemoteAccessCIDR defaults to empty, so that a stack created from the sample updates with its
+	// previous parameters; empty admits no SSH (never SSH from the world), a block admits it.
 	r := tpl.Parameter("RemoteAccessCIDR")
-	if r == nil || r.Default != nil {
-		t.Errorf("RemoteAccessCIDR must have no default, so that no launch opens SSH to the world by accident: %+v", r)
+	if r == nil || r.Default != "" {
+		t.Errorf("RemoteAccessCIDR must default to empty: %+v", r)
 	}
-	// A console user gives RemoteAccessCIDR and nothing else.
-	if _, err := tpl.Evaluate(map[string]string{"RemoteAccessCIDR": "203.0.113.0/24"}); err != nil {
-		t.Errorf("defaults do not resolve: %v", err)
+	for _, tc := range []struct {
+		cidr string
+		ssh  bool
+	}{{"", false}, {"203.0.113.0/24", true}} {
+		params := map[string]string{}
+		if tc.cidr != "" {
+			params["RemoteAccessCIDR"] = tc.cidr
+		}
+		ev, err := tpl.Evaluate(params)
+		if err != nil {
+			t.Fatalf("RemoteAccessCIDR %q: defaults do not resolve: %v", tc.cidr, err)
+		}
+		var active []string
+		for _, r := range ev.Active() {
+			active = append(active, r.Name)
+		}
+		for _, entry := range []string{"NetworkAclEntryInPublicSSH", "NetworkAclEntryInPublicPing", "NetworkAclEntryOutPublicSSHReplies", "NetworkAclEntryOutPublicPingReplies"} {
+			if slices.Contains(active, entry) != tc.ssh {
+				t.Errorf("RemoteAccessCIDR %q: %s exists %v, want %v", tc.cidr, entry, !tc.ssh, tc.ssh)
+			}
+		}
+		want := tc.cidr
+		if want == "" {
+			want = "none"
+		}
+		for _, o := range ev.ActiveOutputs() {
+			if o.Name == "RemoteAccessCIDR" && o.Value != want {
+				t.Errorf("RemoteAccessCIDR %q: output %v, want %s", tc.cidr, o.Value, want)
+			}
+		}
 	}
 }
 
@@ -207,6 +236,7 @@ func TestNetworkOutputs(t *testing.T) {
 		{"SubnetCPublic", "SubnetCPublic"}, {"SubnetCPrivate", "SubnetCPrivate"}, {"RouteTableCPrivate", "RouteTableCPrivate"},
 		{"S3VPCEndpoint", "S3VPCEndpoint"}, {"SecretsManagerVPCEndpoint", "SecretsManagerVPCEndpoint"},
 		{"SecretRotationLambdaSecurityGroup", "SecretRotationLambdaSecurityGroup"},
+		{"RemoteAccessCIDR", "RemoteAccessCIDR"}, // new, after the sample's
 	}
 	if len(tpl.Outputs) != len(want) {
 		t.Errorf("%d outputs, want %d", len(tpl.Outputs), len(want))
@@ -246,11 +276,13 @@ func TestNetworkFlowLogsLeastPrivilege(t *testing.T) {
 	if role == nil {
 		t.Fatal("no FlowLogsRole")
 	}
-	policies := role.Properties["Policies"].([]any)
-	if len(policies) != 1 {
-		t.Fatalf("%d policies, want 1", len(policies))
+	// Its permissions are a customer-managed policy (externalizePolicies), not inline.
+	arns, _ := role.Properties["ManagedPolicyArns"].([]any)
+	if len(arns) != 1 || role.Properties["Policies"] != nil {
+		t.Fatalf("managed policies %v, inline %v: want one customer-managed policy", arns, role.Properties["Policies"])
 	}
-	doc := policies[0].(map[string]any)["PolicyDocument"].(map[string]any)
+	name, _ := cft.RefName(arns[0])
+	doc := tpl.Resource(name).Properties["PolicyDocument"].(map[string]any)
 	stmts := doc["Statement"].([]any)
 	if len(stmts) != 1 {
 		t.Fatalf("%d statements, want 1", len(stmts))
@@ -558,5 +590,23 @@ func TestNetworkACLMetadataListsEveryRule(t *testing.T) {
 		if entries != len(rules) {
 			t.Errorf("%s ACL has %d entries, want %d", tier, entries, len(rules))
 		}
+	}
+}
+
+// TestRemoteAccessAgrees: the network's public ACL and the bastion's security group admit SSH
+// from the same block, both from the configuration's bastion.remoteAccessCIDR.
+func TestRemoteAccessAgrees(t *testing.T) {
+	cfg := apgstack.Default()
+	cfg.Bastion.RemoteAccessCIDR = "198.51.100.0/24"
+	var got []string
+	for _, kind := range []string{Network, Bastion} {
+		s, err := Build(cfg, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s.ParameterMap()["RemoteAccessCIDR"])
+	}
+	if got[0] != "198.51.100.0/24" || got[1] != got[0] {
+		t.Errorf("RemoteAccessCIDR network %q, bastion %q: want both 198.51.100.0/24", got[0], got[1])
 	}
 }

@@ -1,6 +1,7 @@
 // Package stacks builds the three CloudFormation templates — network, bastion, database — from
 // the configuration and the best-practice data, with the parameter values that the
-// configuration gives them.
+// configuration gives them. It exports the names that other packages look up in those stacks
+// (outputs, parameters, secret logical ids: names.go), so each is written once.
 package stacks
 
 import (
@@ -47,14 +48,23 @@ type Param struct {
 // Builder builds one stack from the configuration.
 type Builder func(cfg apgstack.Config) (*Stack, error)
 
-var builders = map[string]Builder{}
-
-// register adds a builder; each stack's file registers its own.
-func register(kind string, b Builder) { builders[kind] = b }
+// builder is the builder of a kind: an explicit list, so that what exists never depends on
+// which files' init functions ran.
+func builder(kind string) (Builder, bool) {
+	switch kind {
+	case Network:
+		return buildNetwork, true
+	case Bastion:
+		return buildBastion, true
+	case Database:
+		return buildDatabase, true
+	}
+	return nil, false
+}
 
 // Build builds one stack by kind.
 func Build(cfg apgstack.Config, kind string) (*Stack, error) {
-	b, ok := builders[kind]
+	b, ok := builder(kind)
 	if !ok {
 		return nil, fmt.Errorf("stack %q is not available (known: %v)", kind, Available())
 	}
@@ -62,6 +72,8 @@ func Build(cfg apgstack.Config, kind string) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build %s stack: %w", kind, err)
 	}
+	externalizePolicies(s.Template)
+	applySuppressions(kind, s.Template)
 	if err := s.Template.Check(); err != nil {
 		return nil, fmt.Errorf("build %s stack: %w", kind, err)
 	}
@@ -88,7 +100,7 @@ func All(cfg apgstack.Config) ([]*Stack, error) {
 func Available() []string {
 	var out []string
 	for _, k := range Order {
-		if _, ok := builders[k]; ok {
+		if _, ok := builder(k); ok {
 			out = append(out, k)
 		}
 	}
@@ -135,10 +147,7 @@ func logRetentionParam(name string, def int) *cft.Parameter {
 // addTagParameters adds the mandatory tag parameters (EnvironmentStage first) with the sample's
 // constraints, and returns their names in order.
 func addTagParameters(t *cft.Template) []string {
-	stages := make([]any, len(apgstack.Stages))
-	for i, s := range apgstack.Stages {
-		stages[i] = s
-	}
+	stages := anyList(bestpractice.StageNames)
 	conf := make([]any, len(apgstack.ConfidentialityValues))
 	for i, s := range apgstack.ConfidentialityValues {
 		conf[i] = s

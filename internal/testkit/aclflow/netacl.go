@@ -1,4 +1,4 @@
-// Package netacl evaluates VPC network ACLs the way EC2 does: entries in rule-number order, the
+// Package aclflow evaluates VPC network ACLs the way EC2 does: entries in rule-number order, the
 // first whose protocol, port range (or ICMP type and code) and CIDR block match decides, and no
 // match is the implicit deny (rule *). ACLs are stateless, so a connection passes only when its
 // packets and their replies each pass the egress ACL of the subnet they leave and the ingress ACL

@@ -22,6 +22,9 @@ type cluster struct {
 	// DescribeDBClusters calls of this cluster left before it is done.
 	writer, target string
 	steps          int
+	// logExports are EnableCloudwatchLogsExports: RDS makes their log groups once an instance
+	// runs.
+	logExports []string
 }
 
 // FailoverSteps is how many DescribeDBClusters calls of a cluster a failover takes: the cluster
@@ -94,9 +97,14 @@ func (f *Fake) clusterXML(c *cluster) x {
 		mem = append(mem, el("", tx("DBInstanceIdentifier", id), tx("IsClusterWriter", fmt.Sprint(id == writer)),
 			tx("DBClusterParameterGroupStatus", "in-sync"), tx("PromotionTier", fmt.Sprint(min(i, 1)))))
 	}
+	var exports []x
+	for _, e := range c.logExports {
+		exports = append(exports, tx("", e))
+	}
 	return el("DBCluster", tx("DBClusterIdentifier", c.id), tx("DBClusterArn", fmt.Sprintf("arn:aws:rds:%s:%s:cluster:%s", f.Region, f.Account, c.id)),
 		tx("Status", status), tx("Engine", "aurora-postgresql"), tx("EngineVersion", c.version), tx("Endpoint", c.endpoint), tx("ReaderEndpoint", c.reader),
-		tx("Port", "5432"), tx("DeletionProtection", fmt.Sprint(c.protected)), members("DBClusterMembers", "DBClusterMember", mem))
+		tx("Port", "5432"), tx("DeletionProtection", fmt.Sprint(c.protected)), members("DBClusterMembers", "DBClusterMember", mem),
+		members("EnabledCloudwatchLogsExports", "member", exports))
 }
 
 // advance moves a failover under way one step; the last step makes the target the writer.
