@@ -16,12 +16,12 @@ const (
 	TargetAWS   = "aws"
 )
 
-// Stages, in the order DESIGN.md lists them.
+// Stages, as bestpractice declares them.
 const (
-	StageDev     = "dev"
-	StageTest    = "test"
-	StagePreProd = "pre-prod"
-	StageProd    = "prod"
+	StageDev     = bestpractice.StageDev
+	StageTest    = bestpractice.StageTest
+	StagePreProd = bestpractice.StagePreProd
+	StageProd    = bestpractice.StageProd
 )
 
 // Config is the whole of apgstack.yaml.

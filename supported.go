@@ -60,7 +60,7 @@ func BastionArch(instanceType string) string {
 var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 // Stages are the allowed EnvironmentStage values.
-var Stages = []string{StageDev, StageTest, StagePreProd, StageProd}
+var Stages = bestpractice.StageNames
 
 // ConfidentialityValues and ComplianceValues are the sample's tag enums.
 var (

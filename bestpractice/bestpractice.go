@@ -198,8 +198,28 @@ func Stage(name string) StageSettings {
 	return s
 }
 
+// The stages (EnvironmentStage), declared once here.
+const (
+	StageDev     = "dev"
+	StageTest    = "test"
+	StagePreProd = "pre-prod"
+	StageProd    = "prod"
+)
+
 // StageNames lists the stages in DESIGN.md's order.
-var StageNames = []string{"dev", "test", "pre-prod", "prod"}
+var StageNames = []string{StageDev, StageTest, StagePreProd, StageProd}
+
+// The roles whose secrets rotate, as rotate-secret names them: the master user's and the
+// application schema's owner, read-write and read-only roles, declared once here.
+const (
+	RoleMaster    = "master"
+	RoleOwner     = "owner"
+	RoleReadWrite = "rw"
+	RoleReadOnly  = "ro"
+)
+
+// RotationRoles lists them, master first (the order rotation takes them in).
+var RotationRoles = []string{RoleMaster, RoleOwner, RoleReadWrite, RoleReadOnly}
 
 // MandatoryTags are the tag keys on every taggable resource, in the seed's order; each comes from
 // the stack parameter of the same name.

@@ -184,15 +184,32 @@ func awsUp(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 	for _, w := range d.Preflight(ctx) {
 		fmt.Fprintf(a.Stderr, "warning: %s\n", w)
 	}
-	// The zip is built only when the database stack bootstraps and its key is not in S3 yet.
+	// The bootstrap Lambda's zip goes to the configured bucket or, like cdk bootstrap's, to the
+	// account's assets bucket (created after confirmation); it is built only when the database
+	// stack bootstraps and its key is not in S3 yet.
 	var pk deploy.Packager
-	if cfg.Database.BootstrapS3Bucket != "" && cfg.Database.SnapshotName == "" {
-		pk = deploy.PackagerFunc(func(ctx context.Context) ([]byte, string, error) {
-			fmt.Fprintln(a.Stderr, "building the bootstrap Lambda for linux/arm64 ...")
-			return a.AWS.packager().Package(ctx)
-		})
+	var assets string
+	if cfg.Database.SnapshotName == "" {
+		if cfg.Database.BootstrapS3Bucket == "" {
+			ab, err := d.EnsureAssetsBucket(ctx, dry)
+			if err != nil {
+				d.View.Close()
+				return awsExit(err)
+			}
+			if ab.Missing {
+				fmt.Fprintf(a.Stderr, "dry run: up would create the assets bucket %s for the bootstrap Lambda and large templates\n", ab.Name)
+			} else {
+				assets = ab.Name
+			}
+		}
+		if cfg.Database.BootstrapS3Bucket != "" || assets != "" {
+			pk = deploy.PackagerFunc(func(ctx context.Context) ([]byte, string, error) {
+				fmt.Fprintln(a.Stderr, "building the bootstrap Lambda for linux/arm64 ...")
+				return a.AWS.packager().Package(ctx)
+			})
+		}
 	}
-	res, err := d.Up(ctx, list, deploy.UpOptions{DryRun: dry, Bootstrap: pk})
+	res, err := d.Up(ctx, list, deploy.UpOptions{DryRun: dry, Bootstrap: pk, AssetsBucket: assets})
 	d.View.Close()
 	if err != nil {
 		return awsExit(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/apgstack/apgstack/internal/aws/deploy"
+	"github.com/apgstack/apgstack/internal/aws/stacks"
 	"github.com/apgstack/apgstack/internal/testkit/awsfake"
 )
 
@@ -122,5 +123,28 @@ func TestFakeCLIRotateSecret(t *testing.T) {
 	// No secret value reaches the output.
 	if strings.Contains(stdout+stderr, "fake-generated-password") {
 		t.Error("a secret value was printed")
+	}
+}
+
+// TestFakeUpUsesTheAssetsBucket: with no bucket configured, up (against the FAKE of the AWS
+// APIs) creates the account's assets bucket after confirmation and deploys the bootstrap Lambda
+// from it, as cdk bootstrap's bucket serves CDK.
+func TestFakeUpUsesTheAssetsBucket(t *testing.T) {
+	f := awsfake.New(t) // a FAKE of the AWS APIs
+	awsEnv(t, f)
+	if code, _, stderr := runAWS(t, "up", "--yes"); code != ExitOK {
+		t.Fatalf("up: exit %d\n%s", code, stderr)
+	}
+	bucket := deploy.AssetsBucketName(f.Account, "eu-west-1")
+	if _, ok := f.BucketConfig(bucket, "versioning"); !ok {
+		t.Fatalf("no assets bucket %s", bucket)
+	}
+	db, _ := f.Stack("apgstack-database")
+	key := db.Parameters[stacks.ParamBootstrapKey]
+	if db.Parameters[stacks.ParamBootstrapBucket] != bucket || key == "" {
+		t.Fatalf("the database stack's bootstrap parameters: %v", db.Parameters)
+	}
+	if _, ok := f.Object(bucket, key); !ok {
+		t.Errorf("the bootstrap zip %s is not in %s", key, bucket)
 	}
 }

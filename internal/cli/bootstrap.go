@@ -93,6 +93,9 @@ Roles that do not exist yet get generated passwords, written to the --secrets-ou
 
 			opts := bootstrap.DefaultOptions(cfg.Database)
 			opts.Optional = optional
+			// As the Lambda does: each role's rotation identity (<role>_clone) exists before
+			// Secrets Manager's multi-user rotation first needs it, so the privileges hold.
+			opts.Clones = true
 			if err := opts.Validate(); err != nil {
 				return Exit(ExitUsage, err)
 			}

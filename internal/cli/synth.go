@@ -12,6 +12,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/cft"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/aws/stacks"
 )
 
@@ -174,30 +175,8 @@ func ParametersJSON(params []stacks.Param) ([]byte, error) {
 
 // writeFileAtomic writes through a temporary file in the same directory and renames it, so a
 // reader (or an interrupted run) never sees half a template.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+func writeFileAtomic(path string, data []byte) error {
+	if err := atomicfile.Write(path, data, atomicfile.Mode(0o644)); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/apgstack/apgstack/internal/atomicfile"
 )
 
 // Package is the Go package of the Lambda.
@@ -125,23 +127,7 @@ func Zip(exe []byte) ([]byte, error) {
 }
 
 func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".lambdazip-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, atomicfile.Mode(0o644)); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -1,5 +1,7 @@
 package stacks
 
+import "github.com/apgstack/apgstack/bestpractice"
+
 // The names other packages look up in the stacks — outputs, parameters and logical ids — are
 // declared here once: the builders and the deploy code use these constants, so renaming one
 // cannot leave a reader behind.
@@ -38,10 +40,10 @@ const (
 
 // Roles whose secrets the database stack holds, as `rotate-secret` names them.
 const (
-	RoleMaster    = "master"
-	RoleOwner     = "owner"
-	RoleReadWrite = "rw"
-	RoleReadOnly  = "ro"
+	RoleMaster    = bestpractice.RoleMaster
+	RoleOwner     = bestpractice.RoleOwner
+	RoleReadWrite = bestpractice.RoleReadWrite
+	RoleReadOnly  = bestpractice.RoleReadOnly
 )
 
 // SecretRole ties a role to the logical id of its secret.

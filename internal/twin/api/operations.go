@@ -2,6 +2,8 @@ package api
 
 import (
 	"time"
+
+	"github.com/apgstack/apgstack/bestpractice"
 )
 
 // Kinds of failover.
@@ -41,7 +43,7 @@ type Rotation struct {
 }
 
 // Rotation roles.
-var RotationRoles = []string{"master", "owner", "rw", "ro"}
+var RotationRoles = bestpractice.RotationRoles
 
 // Error codes of operations: a request the backend cannot serve as asked (unknown role, no
 // reader to switch to) is 400 or 409, a failure 500.

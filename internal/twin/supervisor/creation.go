@@ -141,7 +141,16 @@ func createMaster(ctx context.Context, w *instance.Instance, m secretstore.Datab
 	if exists {
 		stmt = "ALTER ROLE " + user + " LOGIN SUPERUSER PASSWORD " + postgres.Quote(verifier)
 	}
-	if _, err := conn.Exec(ctx, stmt); err != nil {
+	// The statement carries the verifier: it runs with statement logging off (scram.ExecUnlogged).
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("create master user %s: %w", m.Username, err)
+	}
+	if err := scram.ExecUnlogged(ctx, tx, stmt); err != nil {
+		_ = tx.Rollback(ctx)
+		return fmt.Errorf("create master user %s: %w", m.Username, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("create master user %s: %w", m.Username, err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", m.DBName).Scan(&exists); err != nil {

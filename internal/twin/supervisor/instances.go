@@ -167,15 +167,6 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	return w.WaitStreaming(sctx, r.Name)
 }
 
-// replication is one row of the writer's pg_stat_replication.
-type replication = instance.Replication
-
-// queryReplication returns the writer's replication rows by application name and the writer's
-// current WAL position as a byte position.
-func queryReplication(ctx context.Context, w *instance.Instance) (map[string]replication, int64, error) {
-	return w.Replication(ctx)
-}
-
 // restartInstance starts a server that stopped, with its data (a reader resumes streaming from
 // its slot), and records the recovery.
 func (s *Supervisor) restartInstance(ctx context.Context, name string) error {

@@ -61,21 +61,6 @@ func LoadState(l Layout) (State, bool, error) {
 	return s, true, nil
 }
 
-func writeJSONFile(path string, v any, mode os.FileMode) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // eventLog appends events to events.jsonl (issue "events" reads it back with filters).
 type eventLog struct {
 	mu   sync.Mutex

@@ -31,7 +31,8 @@ type rotatedSecret struct{ role, name string }
 func (s *Supervisor) rotatedSecrets() []rotatedSecret {
 	owner, rw, ro := bootstrap.RoleNames(s.cfg.Database.SchemaName())
 	base := s.SecretName()
-	return []rotatedSecret{{"master", base}, {"owner", base + "/" + owner}, {"rw", base + "/" + rw}, {"ro", base + "/" + ro}}
+	return []rotatedSecret{{bestpractice.RoleMaster, base}, {bestpractice.RoleOwner, base + "/" + owner},
+		{bestpractice.RoleReadWrite, base + "/" + rw}, {bestpractice.RoleReadOnly, base + "/" + ro}}
 }
 
 func (s *Supervisor) rotator() *rotation.Rotator {

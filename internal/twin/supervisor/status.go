@@ -14,6 +14,7 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/endpoint"
+	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 )
 
@@ -80,9 +81,9 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 	}
 	s.mu.Unlock()
 
-	var reps map[string]replication
+	var reps map[string]instance.Replication
 	if w := s.writerInstance(); w != nil && w.Running() {
-		reps, _, _ = queryReplication(ctx, w)
+		reps, _, _ = w.Replication(ctx)
 	}
 	for _, in := range insts {
 		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, PID: pids[in.Name], State: api.StateStopped}

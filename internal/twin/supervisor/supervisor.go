@@ -6,9 +6,12 @@
 // Files by responsibility: supervisor.go the lifecycle (run, start, stop); instances.go the
 // servers' start and standby setup; creation.go the master user and bootstrap; detection.go the
 // writer's health watch; failover.go failover and switchover; rejoin.go an old writer's return
-// as a reader; monitor.go replication and restarts; rotation.go secret rotation; backup.go and
-// monitoring.go backups, snapshots, metrics and alarms; status.go the status and outputs;
-// layout.go state.json and the event log. The PostgreSQL work itself (promote, rewind, fence,
+// as a reader; watch.go the instances' exits, restarts and synchronous replication's
+// bookkeeping; rotation.go secret rotation; backup.go backups and snapshots; restore.go restores
+// (offline, from a snapshot, and a restored twin's first start); metrics.go the sampler, alarms,
+// notifications and Prometheus; status.go the status and outputs; reshape.go readers removed by
+// a stage change; recovery.go what is found after an unclean stop; layout.go state.json and the
+// event log. The PostgreSQL work itself (promote, rewind, fence,
 // replication) is the instance package's: this package decides when and in which order.
 package supervisor
 
@@ -62,7 +65,7 @@ type Options struct {
 	StartTimeout time.Duration
 	// ExtraSettings are postgresql.conf settings of other features (WAL archiving, ...).
 	ExtraSettings []postgres.GUC
-	// Monitoring tunes the sampler, alarms and notifications (monitoring.go).
+	// Monitoring tunes the sampler, alarms and notifications (metrics.go).
 	Monitoring MonitoringOptions
 }
 
@@ -98,7 +101,7 @@ type Supervisor struct {
 	failed    map[string]string // instance -> why it is not running
 	syncMark  int64             // WAL position a re-named synchronous reader must flush past
 
-	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, monitoring.go)
+	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, metrics.go)
 	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
 
 	shutdownOnce sync.Once

@@ -10,7 +10,6 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
-	"github.com/apgstack/apgstack/internal/twin/postgres"
 )
 
 func currentUser() string {
@@ -174,27 +173,6 @@ func (s *Supervisor) firstReader() string {
 	return ""
 }
 
-// setStandby names the synchronous reader on the writer ("" lets it commit alone). ALTER SYSTEM
-// writes no WAL, so it never waits for the reader it is about to drop.
-func setStandby(ctx context.Context, w *instance.Instance, name string) error {
-	conn, err := w.Connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	value := ""
-	if name != "" {
-		value = `"` + name + `"`
-	}
-	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+postgres.Quote(value)); err != nil {
-		return fmt.Errorf("set synchronous_standby_names: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		return fmt.Errorf("reload configuration: %w", err)
-	}
-	return nil
-}
-
 // enableSync makes the reader synchronous at start (prod) and waits until it is in sync.
 func (s *Supervisor) enableSync(ctx context.Context, w *instance.Instance) error {
 	reader := s.firstReader()
@@ -209,7 +187,7 @@ func (s *Supervisor) enableSync(ctx context.Context, w *instance.Instance) error
 	wctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
 	for {
-		reps, _, err := queryReplication(wctx, w)
+		reps, _, err := w.Replication(wctx)
 		if err == nil && inSync(reps[reader], mark) {
 			break
 		}
@@ -230,10 +208,10 @@ func (s *Supervisor) enableSync(ctx context.Context, w *instance.Instance) error
 // after: commits acknowledged before may have been made without the reader, so it is in sync only
 // once it has flushed past that mark.
 func (s *Supervisor) nameStandby(ctx context.Context, w *instance.Instance, reader string) (int64, error) {
-	if err := setStandby(ctx, w, reader); err != nil {
+	if err := w.SetSynchronousStandby(ctx, reader); err != nil {
 		return 0, err
 	}
-	_, mark, err := queryReplication(ctx, w)
+	_, mark, err := w.Replication(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -244,7 +222,7 @@ func (s *Supervisor) nameStandby(ctx context.Context, w *instance.Instance, read
 	return mark, nil
 }
 
-func inSync(r replication, mark int64) bool {
+func inSync(r instance.Replication, mark int64) bool {
 	return r.State == "streaming" && r.SyncState == "sync" && r.Flush >= mark
 }
 
@@ -262,7 +240,7 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 	}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	reps, _, err := queryReplication(qctx, w)
+	reps, _, err := w.Replication(qctx)
 	if err != nil {
 		s.log.Warn("replication check", "err", err)
 		return gone
@@ -291,7 +269,7 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 		}
 		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
 			Message: fmt.Sprintf("replication degraded: reader %s gone for %s; the writer commits without it and no reader may be promoted until it has caught up", reader, s.opts.DegradeAfter)})
-		if err := setStandby(qctx, w, ""); err != nil {
+		if err := w.SetSynchronousStandby(qctx, ""); err != nil {
 			// Still named on the writer: try again at the next tick.
 			s.log.Error("degrade", "err", err)
 			s.mu.Lock()
