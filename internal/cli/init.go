@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/atomicfile"
 )
 
 func newInitCmd(a *App) *cobra.Command {
@@ -52,9 +55,44 @@ network, bastion and database stacks with the original templates' defaults, and 
 				return fmt.Errorf("write %s: %w", a.ConfigPath, err)
 			}
 			fmt.Fprintln(a.Stdout, a.ConfigPath)
+			added, err := ignoreState(filepath.Dir(a.ConfigPath))
+			if err != nil {
+				return err
+			}
+			if added {
+				fmt.Fprintf(a.Stderr, "added %s to %s: the state directories and snapshots hold data and secrets\n",
+					gitignorePattern, filepath.Join(filepath.Dir(a.ConfigPath), ".gitignore"))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
+}
+
+// gitignorePattern covers the state directory (.apgstack), restored twins' directories
+// (.apgstack-NAME) and the snapshots (.apgstack-snapshots): data and secrets, never for git.
+const gitignorePattern = "/.apgstack*"
+
+// ignoreState makes the .gitignore of dir name gitignorePattern, creating the file when needed.
+// It reports whether it changed anything.
+func ignoreState(dir string) (bool, error) {
+	path := filepath.Join(dir, ".gitignore")
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if l := strings.TrimSpace(line); l == gitignorePattern || l == ".apgstack*" {
+			return false, nil
+		}
+	}
+	if len(data) > 0 && !strings.HasSuffix(string(data), "\n") {
+		data = append(data, '\n')
+	}
+	data = append(data, []byte("# apgstack: local twins' state and snapshots (data and secrets)\n"+gitignorePattern+"\n")...)
+	if err := atomicfile.Write(path, data, atomicfile.Mode(0o644)); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return true, nil
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +76,40 @@ func TestUnknownCommandIsUsage(t *testing.T) {
 	}
 	if code, _, stderr := run(t, nil, "--output", "yaml", "init", "--config", filepath.Join(t.TempDir(), "a.yaml")); code != ExitOK {
 		t.Errorf("init ignores --output: exit %d %s", code, stderr)
+	}
+}
+
+// init keeps the twins' state out of git: it writes or extends .gitignore, once, and says so.
+func TestInitIgnoresTheStateInGit(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("bin/"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, nil, "init", "--config", filepath.Join(dir, "apgstack.yaml"))
+	if code != ExitOK || !strings.Contains(stderr, "added /.apgstack*") {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr = run(t, nil, "init", "--force", "--config", filepath.Join(dir, "apgstack.yaml")); code != ExitOK || strings.Contains(stderr, "added") {
+		t.Errorf("second init: exit %d, %s", code, stderr)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if got := string(data); !strings.HasPrefix(got, "bin/\n") || strings.Count(got, "/.apgstack*") != 1 {
+		t.Errorf(".gitignore:\n%s", got)
+	}
+}
+
+// An interrupt reads as one, with exit 130.
+func TestInterruptedSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{context.Canceled, "interrupted"},
+		{fmt.Errorf("wait for stack: %w", context.Canceled), "wait for stack: interrupted"},
+		{errors.New("disk full"), "disk full"},
+	} {
+		if got := userMessage(tc.err); got != tc.want {
+			t.Errorf("userMessage(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -177,7 +177,7 @@ func (f *policyFlags) options(a *App) (policy.Options, string, error) {
 
 // validatePolicy is validate's --policy: the checks over the templates that parsed, printed after
 // validate's own findings. It honours --format and --stage when the validate command has them.
-func validatePolicy(a *App, cmd *cobra.Command, files map[string]*cft.Template) (int, error) {
+func validatePolicy(a *App, cmd *cobra.Command, w io.Writer, files map[string]*cft.Template) (int, error) {
 	var f policyFlags
 	if fl := cmd.Flags().Lookup("format"); fl != nil {
 		f.format = fl.Value.String()
@@ -190,7 +190,7 @@ func validatePolicy(a *App, cmd *cobra.Command, files map[string]*cft.Template) 
 	if err != nil {
 		return 0, err
 	}
-	return runPolicy(a, a.Stdout, files, opts, format)
+	return runPolicy(a, w, files, opts, format)
 }
 
 // synthPolicyFails makes unsuppressed policy errors fail synth: our own templates must pass.

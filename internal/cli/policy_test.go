@@ -138,7 +138,7 @@ func TestPolicyRules(t *testing.T) {
 // synth runs the policy checks on what it writes, findings on stderr.
 func TestSynthRunsPolicy(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	_, _, stderr := run(t, nil, "synth", "--config", synthConfig(t), "-o", out)
+	_, _, stderr := run(t, nil, "synth", "--config", synthConfig(t), "-d", out)
 	if !strings.Contains(stderr, "policy: 3 file(s)") {
 		t.Errorf("synth: want the policy summary on stderr, got:\n%s", stderr)
 	}

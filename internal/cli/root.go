@@ -212,7 +212,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "apgstack:", err)
+	fmt.Fprintln(stderr, "apgstack:", userMessage(err))
 	var ee *ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -240,3 +240,16 @@ func isUsageError(err error) bool {
 
 // cutSet splits a --set argument into path and value.
 func cutSet(s string) (path, value string, ok bool) { return strings.Cut(s, "=") }
+
+// userMessage is an error as a user reads it: an interrupt is "interrupted", not Go's "context
+// canceled".
+func userMessage(err error) string {
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		if msg == context.Canceled.Error() {
+			return "interrupted"
+		}
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	return msg
+}

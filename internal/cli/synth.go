@@ -16,7 +16,7 @@ import (
 	"github.com/apgstack/apgstack/internal/aws/stacks"
 )
 
-// DefaultSynthDir is where synth writes when -o is not given.
+// DefaultSynthDir is where synth writes when --out-dir is not given.
 const DefaultSynthDir = "synth.out"
 
 func newSynthCmd(a *App) *cobra.Command {
@@ -37,10 +37,10 @@ the configuration, in the form the AWS CLI reads:
     --parameters file://synth.out/network.parameters.json \
     --capabilities CAPABILITY_IAM
 
-The same configuration always gives the same bytes. The written paths are printed on stdout.
-Here -o/--output names the directory (as in cdk synth), not the text|json output format.`,
+The same configuration always gives the same bytes. The written paths are printed on stdout
+(-o json: as one JSON document).`,
 		Example: `  apgstack synth
-  apgstack synth -o out --stack network
+  apgstack synth -d out --stack network
   apgstack synth --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,15 +52,28 @@ Here -o/--output names the directory (as in cdk synth), not the text|json output
 				return err
 			}
 			if dir == "" {
-				return Usagef("--output: a directory is required")
+				return Usagef("--out-dir: a directory is required")
+			}
+			asJSON, err := a.JSON()
+			if err != nil {
+				return err
 			}
 			cfg, err := a.Config(cmd)
 			if err != nil {
 				return err
 			}
 			written, files, err := Synth(cfg, dir, format, selected)
-			for _, p := range written {
-				fmt.Fprintln(a.Stdout, p)
+			if asJSON {
+				if written == nil {
+					written = []string{}
+				}
+				if perr := a.PrintJSON(written); perr != nil && err == nil {
+					err = perr
+				}
+			} else {
+				for _, p := range written {
+					fmt.Fprintln(a.Stdout, p)
+				}
 			}
 			if err != nil {
 				return err
@@ -73,16 +86,15 @@ Here -o/--output names the directory (as in cdk synth), not the text|json output
 		},
 	}
 	f := cmd.Flags()
-	// Named "output" so that it shadows the global --output (text|json) here instead of clashing
-	// with its -o shorthand.
-	f.StringVarP(&dir, "output", "o", DefaultSynthDir, "directory to write the templates and parameter files into")
+	// -o is the output format everywhere; the directory is --out-dir (-d), as package's.
+	f.StringVarP(&dir, "out-dir", "d", DefaultSynthDir, "directory to write the templates and parameter files into")
 	f.StringVar(&format, "format", "yaml", "template format: yaml or json")
 	f.StringSliceVar(&kinds, "stack", nil, "stack to write (repeatable: network, bastion, database); default every available stack")
 	_ = cmd.RegisterFlagCompletionFunc("stack", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return stacks.Available(), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.MarkFlagDirname("output")
+	_ = cmd.MarkFlagDirname("out-dir")
 	return cmd
 }
 

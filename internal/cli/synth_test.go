@@ -43,7 +43,7 @@ func readSynthDir(t *testing.T, dir string) map[string][]byte {
 func TestSynthTwiceGivesIdenticalBytes(t *testing.T) {
 	cfg := synthConfig(t)
 	dir := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := run(t, nil, "synth", "--config", cfg, "-o", dir)
+	code, stdout, stderr := run(t, nil, "synth", "--config", cfg, "-d", dir)
 	if code != ExitOK {
 		t.Fatalf("synth: exit %d: %s", code, stderr)
 	}
@@ -63,7 +63,7 @@ func TestSynthTwiceGivesIdenticalBytes(t *testing.T) {
 
 	// Again into the same directory, and into a fresh one: the same bytes.
 	for _, d := range []string{dir, filepath.Join(t.TempDir(), "again")} {
-		if code, _, stderr := run(t, nil, "synth", "--config", cfg, "--output", d); code != ExitOK {
+		if code, _, stderr := run(t, nil, "synth", "--config", cfg, "--out-dir", d); code != ExitOK {
 			t.Fatalf("synth: exit %d: %s", code, stderr)
 		}
 		again := readSynthDir(t, d)
@@ -97,7 +97,7 @@ func TestSynthTwiceGivesIdenticalBytes(t *testing.T) {
 func TestSynthParametersFile(t *testing.T) {
 	cfg := synthConfig(t)
 	dir := t.TempDir()
-	if code, _, stderr := run(t, nil, "synth", "--config", cfg, "-o", dir, "--stack", "network"); code != ExitOK {
+	if code, _, stderr := run(t, nil, "synth", "--config", cfg, "-d", dir, "--stack", "network"); code != ExitOK {
 		t.Fatalf("synth: exit %d: %s", code, stderr)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "network.parameters.json"))
@@ -150,7 +150,7 @@ func TestSynthParametersFile(t *testing.T) {
 func TestSynthJSON(t *testing.T) {
 	cfg := synthConfig(t)
 	dir := t.TempDir()
-	code, stdout, stderr := run(t, nil, "synth", "--config", cfg, "-o", dir, "--stack", "network", "--format", "json")
+	code, stdout, stderr := run(t, nil, "synth", "--config", cfg, "-d", dir, "--stack", "network", "--format", "json")
 	if code != ExitOK {
 		t.Fatalf("synth: exit %d: %s", code, stderr)
 	}
@@ -180,11 +180,11 @@ func TestSynthBadUsage(t *testing.T) {
 	}{
 		{"unknown stack", []string{"--stack", "nosuch"}, "allowed values are network, bastion, database"},
 		{"unknown format", []string{"--format", "xml"}, "allowed values are yaml and json"},
-		{"empty directory", []string{"-o", ""}, "a directory is required"},
+		{"empty directory", []string{"-d", ""}, "a directory is required"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			args := append([]string{"synth", "--config", cfg, "-o", dir}, tt.args...)
+			args := append([]string{"synth", "--config", cfg, "-d", dir}, tt.args...)
 			code, stdout, stderr := run(t, nil, args...)
 			if code != ExitUsage || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, tt.want)
@@ -199,7 +199,7 @@ func TestSynthBadUsage(t *testing.T) {
 	}
 	// A bad configuration is refused before anything is written.
 	dir := filepath.Join(t.TempDir(), "out")
-	code, _, stderr := run(t, []string{"APGSTACK_NETWORK_CLASSB=256"}, "synth", "--config", cfg, "-o", dir)
+	code, _, stderr := run(t, []string{"APGSTACK_NETWORK_CLASSB=256"}, "synth", "--config", cfg, "-d", dir)
 	if code != ExitUsage || !strings.Contains(stderr, "network.classB") {
 		t.Errorf("bad configuration: exit %d: %s", code, stderr)
 	}
@@ -215,4 +215,22 @@ func synthKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// -o is the output format on synth too: the written paths as one JSON document, and the
+// directory comes from --out-dir (-d), never from -o.
+func TestSynthOutputFormatAndDirectory(t *testing.T) {
+	cfg := synthConfig(t)
+	dir := t.TempDir()
+	code, stdout, stderr := run(t, nil, "synth", "--config", cfg, "-d", dir, "--stack", "network", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("synth -o json: exit %d\n%s", code, stderr)
+	}
+	var paths []string
+	if err := json.Unmarshal([]byte(stdout), &paths); err != nil || len(paths) != 2 || !strings.HasPrefix(paths[0], dir) {
+		t.Errorf("synth -o json printed %q (%v)", stdout, err)
+	}
+	if _, err := os.Stat("json"); err == nil {
+		t.Error("synth -o json created a directory named json")
+	}
 }

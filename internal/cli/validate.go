@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,19 +81,35 @@ Resource schemas: ` + schema.Source() + ".",
 				errCount += r.Errors
 				results = append(results, r)
 			}
-			if asJSON {
-				if err := a.PrintJSON(results); err != nil {
-					return err
-				}
-			} else {
+			// One document on stdout: with --policy -o json, the template findings and the policy
+			// report together.
+			if !asJSON {
 				printFindings(a, results)
 			}
+			var policyOut bytes.Buffer
 			if policy {
-				n, err := validatePolicy(a, cmd, templates)
+				w := io.Writer(a.Stdout)
+				if asJSON {
+					w = &policyOut
+				}
+				n, err := validatePolicy(a, cmd, w, templates)
 				if err != nil {
 					return err
 				}
 				errCount += n
+			}
+			switch {
+			case asJSON && policy:
+				if err := a.PrintJSON(struct {
+					Files  []fileResult    `json:"files"`
+					Policy json.RawMessage `json:"policy"`
+				}{results, json.RawMessage(bytes.TrimSpace(policyOut.Bytes()))}); err != nil {
+					return err
+				}
+			case asJSON:
+				if err := a.PrintJSON(results); err != nil {
+					return err
+				}
 			}
 			switch {
 			case unreadable > 0:

@@ -131,3 +131,20 @@ func TestValidateSynthesizedRejectsErrors(t *testing.T) {
 		t.Errorf("built template: err %v, stderr %q", err, errb.String())
 	}
 }
+
+// validate --policy -o json prints one JSON document: the files' findings and the policy report.
+func TestValidatePolicyJSONIsOneDocument(t *testing.T) {
+	dir := writeTemplates(t, map[string]string{"good.yaml": goodTemplate})
+	_, stdout, stderr := run(t, nil, "validate", "--policy", "-o", "json", filepath.Join(dir, "good.yaml"))
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var doc struct {
+		Files  []fileResult    `json:"files"`
+		Policy json.RawMessage `json:"policy"`
+	}
+	if err := dec.Decode(&doc); err != nil || len(doc.Files) != 1 || len(doc.Policy) == 0 {
+		t.Fatalf("not one document with files and policy: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if dec.More() {
+		t.Errorf("more than one JSON document on stdout:\n%s", stdout)
+	}
+}
