@@ -119,9 +119,20 @@ func (s *Supervisor) firstCreation(ctx context.Context, w *instance.Instance, ma
 	return s.saveState()
 }
 
-// createMaster creates the master user (a superuser here: the local stand-in for rds_superuser)
-// and the database. The password goes over the wire only as a SCRAM verifier, so the statement
-// logs (log_statement=ddl, pgaudit) never see it.
+// rdsSuperuser is the local stand-in for Aurora's rds_superuser: the master user is a member,
+// as on Aurora, and is not a superuser. What works for it on the twin then works on Aurora, and
+// the servers' superuser-reserved connections stay free for the supervisor's health checks, so
+// that a flood of the master's connections is never taken for a dead writer.
+const rdsSuperuser = "rds_superuser"
+
+// rdsSuperuserRoles are the predefined roles rds_superuser holds on Aurora PostgreSQL (monitoring,
+// signalling other sessions), granted with the admin option so the master can pass them on.
+var rdsSuperuserRoles = []string{"pg_monitor", "pg_signal_backend", "pg_read_all_settings", "pg_read_all_stats", "pg_stat_scan_tables", "pg_checkpoint"}
+
+// createMaster creates the master user and the database. The master user has what Aurora's has:
+// LOGIN, CREATEROLE, CREATEDB and membership in rds_superuser, not SUPERUSER (an existing one is
+// demoted). The password goes over the wire only as a SCRAM verifier, so the statement logs
+// (log_statement=ddl, pgaudit) never see it.
 func createMaster(ctx context.Context, w *instance.Instance, m secretstore.DatabaseSecret) error {
 	conn, err := w.Connect(ctx, "postgres")
 	if err != nil {
@@ -137,9 +148,13 @@ func createMaster(ctx context.Context, w *instance.Instance, m secretstore.Datab
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", m.Username).Scan(&exists); err != nil {
 		return fmt.Errorf("master user: %w", err)
 	}
-	stmt := "CREATE ROLE " + user + " LOGIN SUPERUSER PASSWORD " + postgres.Quote(verifier)
+	if err := ensureRDSSuperuser(ctx, conn); err != nil {
+		return err
+	}
+	const attrs = " LOGIN NOSUPERUSER CREATEROLE CREATEDB PASSWORD "
+	stmt := "CREATE ROLE " + user + attrs + postgres.Quote(verifier)
 	if exists {
-		stmt = "ALTER ROLE " + user + " LOGIN SUPERUSER PASSWORD " + postgres.Quote(verifier)
+		stmt = "ALTER ROLE " + user + attrs + postgres.Quote(verifier)
 	}
 	// The statement carries the verifier: it runs with statement logging off (scram.ExecUnlogged).
 	tx, err := conn.Begin(ctx)
@@ -153,12 +168,39 @@ func createMaster(ctx context.Context, w *instance.Instance, m secretstore.Datab
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("create master user %s: %w", m.Username, err)
 	}
+	if _, err := conn.Exec(ctx, "GRANT "+rdsSuperuser+" TO "+user+" WITH ADMIN OPTION"); err != nil {
+		return fmt.Errorf("master user %s: %w", m.Username, err)
+	}
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", m.DBName).Scan(&exists); err != nil {
 		return fmt.Errorf("database %s: %w", m.DBName, err)
 	}
 	if !exists {
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{m.DBName}.Sanitize()+" OWNER "+user); err != nil {
 			return fmt.Errorf("create database %s: %w", m.DBName, err)
+		}
+	}
+	return nil
+}
+
+// ensureRDSSuperuser creates the rds_superuser role with the predefined roles this server has.
+func ensureRDSSuperuser(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, `DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+rdsSuperuser+`') THEN
+			CREATE ROLE `+rdsSuperuser+` NOLOGIN CREATEROLE CREATEDB;
+		END IF;
+	END $$`); err != nil {
+		return fmt.Errorf("create role %s: %w", rdsSuperuser, err)
+	}
+	for _, r := range rdsSuperuserRoles {
+		var present bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", r).Scan(&present); err != nil {
+			return err
+		}
+		if !present {
+			continue // pg_checkpoint is PostgreSQL 15's
+		}
+		if _, err := conn.Exec(ctx, "GRANT "+r+" TO "+rdsSuperuser+" WITH ADMIN OPTION"); err != nil {
+			return fmt.Errorf("grant %s to %s: %w", r, rdsSuperuser, err)
 		}
 	}
 	return nil
