@@ -87,10 +87,23 @@ func (i *Instance) DataMajor() (int, error) {
 
 // InitDB creates the cluster: data checksums, UTF-8, the supervisor's superuser with peer
 // authentication on the socket and SCRAM on TCP (pg_hba.conf is replaced before the first start).
+// The cluster is made beside its final place and moved in only when whole, so an interrupted
+// initdb never leaves a data directory to be taken for a cluster.
 func (i *Instance) InitDB(ctx context.Context) error {
-	return i.run(ctx, "initdb", "-D", i.DataDir(), "-U", postgres.Superuser,
+	partial := i.DataDir() + ".initdb"
+	if err := os.RemoveAll(partial); err != nil {
+		return fmt.Errorf("remove %s: %w", partial, err)
+	}
+	if err := i.run(ctx, "initdb", "-D", partial, "-U", postgres.Superuser,
 		"--auth-local=peer", "--auth-host=scram-sha-256", "--data-checksums",
-		"--encoding=UTF8", "--locale=C.UTF-8")
+		"--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
+		_ = os.RemoveAll(partial)
+		return err
+	}
+	if err := os.Rename(partial, i.DataDir()); err != nil {
+		return fmt.Errorf("move the new cluster into place: %w", err)
+	}
+	return atomicfile.SyncDir(i.Dir)
 }
 
 // BaseBackup creates a reader's data directory from the writer, streaming the WAL it needs and
@@ -138,6 +151,11 @@ func (i *Instance) writeOwned(path string, data []byte) error {
 
 func (i *Instance) run(ctx context.Context, program string, args ...string) error {
 	cmd := i.Acct.Command(ctx, i.Bin.Path(program), args...)
+	// Its own process group, killed whole when ctx ends: pg_basebackup streams WAL from a child
+	// process, and initdb runs postgres, which must not outlive an interrupted command.
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	i.logger().Debug("run", "instance", i.Name, "program", program, "args", args)
