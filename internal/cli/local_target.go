@@ -137,6 +137,23 @@ func (t *localTarget) update(ctx context.Context, opts twin.Options, rec apgstac
 	if o.Foreground {
 		return Usagef("--foreground: apply the changes with `apgstack up` first, then run in the foreground")
 	}
+	// What the running servers take as they are (a dynamic parameter; a static one left
+	// pending-reboot) needs no restart and no confirmation, as an RDS parameter group change.
+	if plan.Online() {
+		if st, err := twin.Running(ctx, dir); err == nil {
+			res, err := twin.Client(dir).Reconfigure(ctx, opts.Config)
+			if err != nil {
+				return remoteExit(err)
+			}
+			for _, c := range res.Applied {
+				fmt.Fprintf(a.Stderr, "applied online: %s\n", c)
+			}
+			for _, c := range res.PendingReboot {
+				fmt.Fprintf(a.Stderr, "pending-reboot: %s (`apgstack reboot` applies it)\n", c)
+			}
+			return printUp(a, st, t.json)
+		}
+	}
 	if err := a.Confirm(fmt.Sprintf("apply the plan to the twin in %s? its instances restart", dir)); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -83,6 +85,12 @@ func printStatus(a *App, st api.Status) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Name, e.Address, strings.Join(e.Backends, ","), e.Connections)
 		}
 		tw.Flush()
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.PendingReboot)) {
+		fmt.Fprintf(w, "\n%s: pending-reboot: %s (`apgstack reboot --instance %s` applies it)", name, strings.Join(st.PendingReboot[name], "; "), name)
+	}
+	if len(st.PendingReboot) > 0 {
+		fmt.Fprintln(w)
 	}
 	if st.MetricsEndpoint != "" {
 		fmt.Fprintf(w, "\nmetrics: %s (Prometheus; `apgstack metrics` shows them with the alarms)\n", st.MetricsEndpoint)

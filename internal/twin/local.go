@@ -252,7 +252,8 @@ func Up(ctx context.Context, o Options) (api.Status, error) {
 		<-exited
 		return api.Status{}, ctx.Err()
 	}
-	return Running(ctx, o.StateDir)
+	// Ready: the twin runs, whatever interrupt comes now.
+	return Running(context.WithoutCancel(ctx), o.StateDir)
 }
 
 // superviseArgs are the supervise command's flags after --state-dir.

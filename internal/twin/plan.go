@@ -25,11 +25,16 @@ const (
 	RenameSecret
 	// Refused: cannot be applied to existing data; the way forward is named.
 	Refused
+	// Online: a dynamic parameter, reloaded by the running servers.
+	Online
+	// PendingReboot: a static setting, applied when an instance restarts (apgstack reboot).
+	PendingReboot
 )
 
 func (e Effect) String() string {
 	return [...]string{"no effect on the local twin", "applied by restarting the twin", "adds a reader",
-		"removes a reader (asks first)", "moves the secrets to their new names, passwords kept", "refused"}[e]
+		"removes a reader (asks first)", "moves the secrets to their new names, passwords kept", "refused",
+		"applied online (a dynamic parameter: the servers reload it)", "pending-reboot (applied when an instance restarts: apgstack reboot)"}[e]
 }
 
 // Step is one changed field and what applying it does.
@@ -104,6 +109,10 @@ func classify(c apgstack.Change, old, next apgstack.Config) Step {
 		s.Effect, s.Why = Refused, "a major version upgrade needs pg_upgrade, which `up` does not run: restore into a new twin of the new major"
 	case c.Path == "target.local.osUser":
 		s.Effect, s.Why = Refused, "the data directories belong to "+c.Old+": down --delete and up to run under another account"
+	case c.Path == "database.pgauditLog":
+		s.Effect = Online
+	case c.Path == "database.engineVersion":
+		s.Effect = PendingReboot
 	case c.Path == "database.port" || c.Path == "target.local.readerPort":
 		s.Why = "the endpoint moves to the new port"
 	}
@@ -121,6 +130,17 @@ func onOff(b bool) string {
 func (p Plan) Empty() bool {
 	for _, s := range p.Steps {
 		if s.Effect != NoEffect {
+			return false
+		}
+	}
+	return true
+}
+
+// Online reports whether a running twin takes the whole plan without a restart: dynamic
+// parameters reloaded, static ones left pending-reboot.
+func (p Plan) Online() bool {
+	for _, s := range p.Steps {
+		if s.Effect != NoEffect && s.Effect != Online && s.Effect != PendingReboot {
 			return false
 		}
 	}

@@ -239,3 +239,69 @@ func TestRestoredTwinStandsAlone(t *testing.T) {
 		t.Errorf("outputs of the restored twin do not name its own port %d:\n%s", rPort, out)
 	}
 }
+
+// TestParameterChangesOnline: a dynamic parameter (pgaudit.log) is reloaded by the running twin
+// with no restart; a static change (the engine's minor version) is shown as pending-reboot in
+// status until `apgstack reboot` applies it, the writer restarting in place.
+func TestParameterChangesOnline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	work, bin := buildBinary(t)
+	port, readerPort := freePort(t), freePort(t)
+	base := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
+	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
+	stateDir := filepath.Join(work, ".apgstack")
+	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
+	mustOK := func(args ...string) (string, string) {
+		t.Helper()
+		out, errOut, code := cli(t, work, bin, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
+		}
+		return out, errOut
+	}
+	status := func(args ...string) api.Status {
+		t.Helper()
+		out, _ := mustOK(append(args, "status", "-o", "json")...)
+		var st api.Status
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	mustOK(with("up")...)
+	pid := status(base...).Instances[0].PID
+
+	audit := with("--set", "database.pgauditLog=all")
+	_, errOut := mustOK(append(audit, "up")...) // no --yes: nothing restarts, nothing to confirm
+	if !strings.Contains(errOut, "applied online: database.pgauditLog") {
+		t.Errorf("up with a dynamic parameter changed:\n%s", errOut)
+	}
+	out, _ := mustOK(append(audit, "psql", "--", "-Atc", "SHOW pgaudit.log")...)
+	if strings.TrimSpace(out) != "all" {
+		t.Errorf("pgaudit.log = %q after the reload, want all", out)
+	}
+	if now := status(audit...).Instances[0].PID; now != pid {
+		t.Errorf("the writer restarted (pid %d -> %d) for a dynamic parameter", pid, now)
+	}
+
+	minor := append(audit, "--set", "database.engineVersion=17.6")
+	_, errOut = mustOK(append(minor, "up")...)
+	if !strings.Contains(errOut, "pending-reboot: database.engineVersion") {
+		t.Errorf("up with a minor version changed:\n%s", errOut)
+	}
+	st := status(minor...)
+	if len(st.PendingReboot["instance1"]) != 1 || st.Instances[0].PID != pid {
+		t.Fatalf("status after a static change: pending %v, writer pid %d (was %d)", st.PendingReboot, st.Instances[0].PID, pid)
+	}
+	out, _ = mustOK(append(minor, "reboot", "--yes")...)
+	if !strings.Contains(out, "instance1 rebooted") || !strings.Contains(out, "applied: database.engineVersion") {
+		t.Errorf("reboot:\n%s", out)
+	}
+	st = status(minor...)
+	if len(st.PendingReboot) != 0 || st.Instances[0].PID == pid || st.Instances[0].State != api.StateRunning {
+		t.Errorf("after reboot: pending %v, writer %+v", st.PendingReboot, st.Instances[0])
+	}
+	mustOK(append(minor, "psql", "--", "-Atc", "SELECT 1")...)
+}

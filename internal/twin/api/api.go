@@ -54,6 +54,8 @@ type Status struct {
 	Instances []Instance `json:"instances"`
 	Endpoints []Endpoint `json:"endpoints"`
 	Outputs   Outputs    `json:"outputs"`
+	// PendingReboot lists, per instance, the changes it applies at its next restart.
+	PendingReboot map[string][]string `json:"pendingReboot,omitempty"`
 	// MetricsEndpoint is the Prometheus endpoint on loopback (http://127.0.0.1:PORT/metrics).
 	MetricsEndpoint string `json:"metricsEndpoint,omitempty"`
 }

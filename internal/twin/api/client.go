@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+
+	"github.com/apgstack/apgstack"
 )
 
 // ErrNotRunning is returned when no supervisor listens on the socket.
@@ -110,6 +112,18 @@ func (c *Client) CreateSnapshot(ctx context.Context, name, kind string) (Snapsho
 func (c *Client) Metrics(ctx context.Context) (MetricsReport, error) {
 	var rep MetricsReport
 	return rep, c.do(ctx, http.MethodGet, PathMetrics, nil, &rep)
+}
+
+// Reconfigure hands the running twin a changed configuration (see ReconfigureRequest).
+func (c *Client) Reconfigure(ctx context.Context, cfg apgstack.Config) (ReconfigureResult, error) {
+	var res ReconfigureResult
+	return res, c.do(ctx, http.MethodPut, PathReconfigure, ReconfigureRequest{Config: cfg}, &res)
+}
+
+// Reboot restarts an instance ("" is the writer), failing the writer over first when asked.
+func (c *Client) Reboot(ctx context.Context, instance string, failover bool) (RebootResult, error) {
+	var res RebootResult
+	return res, c.do(ctx, http.MethodPost, PathReboot, RebootRequest{Instance: instance, Failover: failover}, &res)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -3,12 +3,15 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apgstack/apgstack"
 )
 
 // backend records what each route asked for and answers with fixed values, so that a test can
@@ -51,6 +54,14 @@ func (b *backend) Snapshots(context.Context) ([]Snapshot, error) { return nil, n
 func (b *backend) CreateSnapshot(_ context.Context, name, kind string) (Snapshot, error) {
 	b.asked = append(b.asked, "snapshot "+name+" "+kind)
 	return Snapshot{Name: name, Kind: kind}, nil
+}
+func (b *backend) Reconfigure(_ context.Context, cfg apgstack.Config) (ReconfigureResult, error) {
+	b.asked = append(b.asked, "reconfigure "+cfg.Database.PgauditLog)
+	return ReconfigureResult{Applied: []string{"database.pgauditLog ddl,role -> all"}}, nil
+}
+func (b *backend) Reboot(_ context.Context, instance string, failover bool) (RebootResult, error) {
+	b.asked = append(b.asked, fmt.Sprintf("reboot %s %v", instance, failover))
+	return RebootResult{Instance: instance}, nil
 }
 func (b *backend) Metrics(context.Context) MetricsReport {
 	return MetricsReport{Cluster: "db", Samples: []Sample{{Instance: "instance1", Values: map[string]float64{"CPUUtilization": 1}}}}
@@ -127,7 +138,15 @@ func TestRoundTripOverUnixSocket(t *testing.T) {
 	if rep, err := c.Metrics(ctx); err != nil || len(rep.Samples) != 1 || rep.Samples[0].Values["CPUUtilization"] != 1 {
 		t.Errorf("metrics = %+v, %v", rep, err)
 	}
-	want := []string{"failover instance2", "failover writer", "rotate rw", "backup incr", "archive", "snapshot before manual"}
+	cfg := apgstack.Default()
+	cfg.Database.PgauditLog = "all"
+	if res, err := c.Reconfigure(ctx, cfg); err != nil || len(res.Applied) != 1 {
+		t.Errorf("reconfigure = %+v, %v", res, err)
+	}
+	if res, err := c.Reboot(ctx, "instance1", true); err != nil || res.Instance != "instance1" {
+		t.Errorf("reboot = %+v, %v", res, err)
+	}
+	want := []string{"failover instance2", "failover writer", "rotate rw", "backup incr", "archive", "snapshot before manual", "reconfigure all", "reboot instance1 true"}
 	if !slices.Equal(b.asked, want) {
 		t.Errorf("the backend was asked %q, want %q", b.asked, want)
 	}

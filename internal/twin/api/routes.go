@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
+	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin/backup"
 	"github.com/apgstack/apgstack/internal/twin/observe/alarm"
 	"github.com/apgstack/apgstack/internal/twin/observe/metrics"
@@ -26,7 +28,36 @@ const (
 	PathArchive      = "/v1/archive"       // POST → 200 once the current WAL is archived
 	PathSnapshots    = "/v1/snapshots"     // GET → []Snapshot; POST SnapshotRequest → Snapshot
 	PathMetrics      = "/v1/metrics"       // GET → MetricsReport
+	PathReconfigure  = "/v1/configuration" // PUT ReconfigureRequest → ReconfigureResult
+	PathReboot       = "/v1/reboot"        // POST RebootRequest → RebootResult
 )
+
+// ReconfigureRequest hands the running twin a changed configuration: dynamic parameters are
+// reloaded at once, static ones wait for a reboot; anything else is refused (409).
+type ReconfigureRequest struct {
+	Config apgstack.Config `json:"config"`
+}
+
+// ReconfigureResult says what was applied and what waits for a reboot ("field old -> new").
+type ReconfigureResult struct {
+	Applied       []string `json:"applied"`
+	PendingReboot []string `json:"pendingReboot"`
+}
+
+// RebootRequest asks for an instance's restart ("" is the writer), through a failover for the
+// writer when Failover is set (RDS RebootDBInstance --force-failover).
+type RebootRequest struct {
+	Instance string `json:"instance,omitempty"`
+	Failover bool   `json:"failover,omitempty"`
+}
+
+// RebootResult is what a reboot did; Applied lists the pending changes it applied.
+type RebootResult struct {
+	Instance string        `json:"instance"`
+	Failover *Failover     `json:"failover,omitempty"`
+	Applied  []string      `json:"applied,omitempty"`
+	Duration time.Duration `json:"duration"`
+}
 
 // The response types of backups, snapshots and metrics are the owning packages' own records.
 type (
@@ -96,6 +127,8 @@ type Backend interface {
 	Snapshots(ctx context.Context) ([]Snapshot, error)
 	CreateSnapshot(ctx context.Context, name, kind string) (Snapshot, error)
 	Metrics(ctx context.Context) MetricsReport
+	Reconfigure(ctx context.Context, cfg apgstack.Config) (ReconfigureResult, error)
+	Reboot(ctx context.Context, instance string, failover bool) (RebootResult, error)
 }
 
 // Handler serves the API.
@@ -177,6 +210,20 @@ func Handler(b Backend) http.Handler {
 	})
 	mux.HandleFunc("GET "+PathMetrics, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Metrics(r.Context()))
+	})
+	mux.HandleFunc("PUT "+PathReconfigure, func(w http.ResponseWriter, r *http.Request) {
+		var req ReconfigureRequest
+		if decode(w, r, &req) {
+			res, err := b.Reconfigure(r.Context(), req.Config)
+			reply(w, res, err)
+		}
+	})
+	mux.HandleFunc("POST "+PathReboot, func(w http.ResponseWriter, r *http.Request) {
+		var req RebootRequest
+		if decode(w, r, &req) {
+			res, err := b.Reboot(r.Context(), req.Instance, req.Failover)
+			reply(w, res, err)
+		}
 	})
 	return mux
 }

@@ -23,6 +23,9 @@ type State struct {
 	Instances        []InstanceState `json:"instances"`
 	Sync             SyncState       `json:"sync"`
 	MissingLibraries []string        `json:"missingLibraries,omitempty"`
+	// PendingReboot lists, per instance, the changes it applies at its next restart (as RDS shows
+	// a static parameter in pending-reboot).
+	PendingReboot map[string][]string `json:"pendingReboot,omitempty"`
 }
 
 // InstanceState is one server's lasting facts.

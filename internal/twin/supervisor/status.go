@@ -64,6 +64,7 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		Degraded:               s.state.Sync.Degraded, DegradedSince: s.state.Sync.DegradedSince,
 		Outputs:         OutputsFor(s.cfg, s.layout.Root),
 		MetricsEndpoint: s.metricsEndpointLocked(),
+		PendingReboot:   maps.Clone(s.state.PendingReboot),
 	}
 	insts := slices.Clone(s.state.Instances)
 	sync := s.state.Sync

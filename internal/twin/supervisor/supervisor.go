@@ -290,6 +290,11 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 	st.MissingLibraries = s.plan.MissingLibraries
 	s.state = st
+	if existed {
+		if err := s.reconcile(ctx); err != nil { // the data over the record (reconcile.go)
+			return err
+		}
+	}
 	if err := atomicfile.WriteJSON(s.layout.ConfigFile(), cfg, atomicfile.Mode(0o644)); err != nil {
 		return err
 	}
