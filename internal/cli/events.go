@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -79,6 +81,7 @@ func (f eventFilter) keep(ev api.Event, cutoff time.Time) bool {
 func newEventsCmd(a *App) *cobra.Command {
 	var lf localFlags
 	var f eventFilter
+	var follow bool
 	cmd := &cobra.Command{
 		Use:   "events",
 		Short: "Show the local twin's events (availability, failover, failure, configuration change, ...)",
@@ -125,6 +128,9 @@ The log is read directly, so events are shown whether the supervisor runs or not
 					out = append(out, ev)
 				}
 			}
+			if follow {
+				return followEvents(cmd.Context(), a, t.dir, f, cutoff, asJSON)
+			}
 			if asJSON {
 				return a.PrintJSON(out)
 			}
@@ -134,6 +140,7 @@ The log is read directly, so events are shown whether the supervisor runs or not
 	}
 	lf.add(cmd)
 	fl := cmd.Flags()
+	fl.BoolVarP(&follow, "follow", "f", false, "print events as they happen (one JSON object a line with -o json), until interrupted")
 	fl.StringVar(&f.since, "since", "", "only events newer than this: a duration (90m, 24h) or an RFC 3339 time")
 	fl.StringVar(&f.sourceType, "source-type", "", "only this source type: "+strings.Join(bestpractice.EventSourceTypes(), ", "))
 	fl.StringVar(&f.sourceID, "source-id", "", "only this source (instance1, the cluster's or parameter group's name)")
@@ -158,4 +165,43 @@ func printEvents(a *App, events []api.Event) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(time.RFC3339), ev.SourceType, ev.SourceID, ev.Category, ev.Message)
 	}
 	tw.Flush()
+}
+
+// followEvents prints the events that match, the ones already logged first, then each new one as
+// it is appended, until ctx ends. In JSON each event is one line (a JSON Lines stream).
+func followEvents(ctx context.Context, a *App, dir string, f eventFilter, cutoff time.Time, asJSON bool) error {
+	print := func(evs []api.Event) {
+		for _, ev := range evs {
+			if !f.keep(ev, cutoff) {
+				continue
+			}
+			if asJSON {
+				line, _ := json.Marshal(ev)
+				fmt.Fprintln(a.Stdout, string(line))
+				continue
+			}
+			fmt.Fprintf(a.Stdout, "%s  %s  %s  %s  %s\n", ev.Time.UTC().Format(time.RFC3339), ev.SourceType, ev.SourceID, ev.Category, ev.Message)
+		}
+	}
+	all, err := twin.ReadEvents(dir)
+	if err != nil {
+		return err
+	}
+	print(all)
+	seen := len(all)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(300 * time.Millisecond):
+		}
+		all, err := twin.ReadEvents(dir)
+		if err != nil {
+			return err
+		}
+		if len(all) > seen {
+			print(all[seen:])
+			seen = len(all)
+		}
+	}
 }

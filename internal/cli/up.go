@@ -78,7 +78,7 @@ func printUp(a *App, st api.Status, asJSON bool) error {
 func printOutputs(w io.Writer, o api.Outputs) {
 	for _, kv := range [][2]string{
 		{"ClusterEndpoint", o.ClusterEndpoint}, {"ReaderEndpoint", o.ReaderEndpoint}, {"Port", o.Port}, {"ReaderPort", o.ReaderPort},
-		{"DBUsername", o.DBUsername}, {"DBName", o.DBName}, {"PSQLCommandLine", o.PSQLCommandLine},
+		{"DBUsername", o.DBUsername}, {"DBName", o.DBName}, {"PSQLCommandLine", o.PSQLCommandLine}, {"URL", o.URL},
 		{"SecretName", o.SecretName}, {"SecretFile", o.SecretFile}, {"CABundle", o.CABundle},
 	} {
 		fmt.Fprintf(w, "%-16s %s\n", kv[0], kv[1])

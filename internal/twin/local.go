@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,12 +155,41 @@ func Check(ctx context.Context, cfg apgstack.Config, stateDir string, strict boo
 		}
 		return "", err
 	}
+	if err := checkPorts(cfg); err != nil {
+		return "", err
+	}
 	want, err := strconv.Atoi(apgstack.EngineMajor(cfg.Database.EngineVersion))
 	if err != nil {
 		return "", fmt.Errorf("database.engineVersion %q: %w", cfg.Database.EngineVersion, err)
 	}
 	_, warn, err := instance.FindBinaries(ctx, want, strict)
 	return warn, err
+}
+
+// checkPorts refuses endpoint ports another program listens on, naming the setting, the ways to
+// change it and a port that is free now.
+func checkPorts(cfg apgstack.Config) error {
+	for _, p := range []struct {
+		path string
+		port int
+	}{{"database.port", cfg.Database.Port}, {"target.local.readerPort", cfg.ReaderPort()}} {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+		if err == nil {
+			ln.Close()
+			continue
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s %d: %w", p.path, p.port, err)
+		}
+		free := "another port"
+		if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			free = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+			l.Close()
+		}
+		return fmt.Errorf("%s %d is in use on this machine (another PostgreSQL or twin?): choose another with --set %s=%s, %s=%s or in apgstack.yaml (%s is free now)",
+			p.path, p.port, p.path, free, apgstack.EnvName(p.path), free, free)
+	}
+	return nil
 }
 
 func socket(stateDir string) string { return statedir.Layout{Root: stateDir}.Socket() }

@@ -1,7 +1,7 @@
 package twin
 
 import (
-	"bufio"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/atomicfile"
+	"github.com/apgstack/apgstack/internal/bootstrap"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
 )
@@ -22,45 +24,77 @@ type PSQL struct {
 	Cleanup func()
 }
 
-// PSQLEnv prepares psql's environment for the writer endpoint, or the reader endpoint.
+// PSQLEnv prepares psql's environment for the writer endpoint, or the reader endpoint, as the
+// master user; its password file is removed by Cleanup.
 func PSQLEnv(cfg apgstack.Config, stateDir string, reader bool) (PSQL, error) {
-	l := statedir.Layout{Root: stateDir}
-	store, err := secretstore.Open(l.SecretsDir())
+	env, pass, err := connEnv(cfg, stateDir, reader, "", "")
 	if err != nil {
 		return PSQL{}, err
 	}
+	return PSQL{Env: append(env, "PGAPPNAME=apgstack-psql"), Cleanup: func() { os.Remove(pass) }}, nil
+}
+
+// Env is the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE=verify-full,
+// PGSSLROOTCERT, PGPASSFILE) of the writer or reader endpoint for a role: "" or master, or one of
+// the application roles (owner, rw, ro). The password file stays, 0600, in the state directory's
+// run folder, rewritten at every call so that it holds the current password.
+func Env(cfg apgstack.Config, stateDir string, reader bool, role string) ([]string, error) {
+	endpoint := "writer"
+	if reader {
+		endpoint = "reader"
+	}
+	name := "pgpass-" + cmp.Or(role, bestpractice.RoleMaster) + "-" + endpoint
+	env, _, err := connEnv(cfg, stateDir, reader, role, filepath.Join(statedir.Layout{Root: stateDir}.RunDir(), name))
+	return env, err
+}
+
+// connEnv reads the role's current secret and writes its password file: at passPath, or a new
+// temporary file when passPath is empty. It returns the environment and the file's path.
+func connEnv(cfg apgstack.Config, stateDir string, reader bool, role, passPath string) ([]string, string, error) {
+	l := statedir.Layout{Root: stateDir}
+	store, err := secretstore.Open(l.SecretsDir())
+	if err != nil {
+		return nil, "", err
+	}
 	name := bestpractice.SecretName(cfg.Environment.Stage, cfg.Database.StackName)
+	owner, rw, ro := bootstrap.RoleNames(cfg.Database.SchemaName())
+	switch role {
+	case "", bestpractice.RoleMaster:
+	case bestpractice.RoleOwner:
+		name += "/" + owner
+	case bestpractice.RoleReadWrite:
+		name += "/" + rw
+	case bestpractice.RoleReadOnly:
+		name += "/" + ro
+	default:
+		return nil, "", fmt.Errorf("role %q: allowed are %s", role, strings.Join(bestpractice.RotationRoles, ", "))
+	}
 	sec, err := store.GetDatabase(name, secretstore.Current)
 	if err != nil {
-		return PSQL{}, fmt.Errorf("master secret: %w (is the twin up? apgstack up)", err)
+		return nil, "", fmt.Errorf("secret %s: %w (is the twin up? apgstack up)", name, err)
 	}
 	port := cfg.Database.Port
 	if reader {
 		port = cfg.ReaderPort()
 	}
 	if err := os.MkdirAll(l.RunDir(), 0o700); err != nil {
-		return PSQL{}, err
+		return nil, "", err
 	}
-	f, err := os.CreateTemp(l.RunDir(), "pgpass-*")
-	if err != nil {
-		return PSQL{}, fmt.Errorf("password file: %w", err)
+	if passPath == "" {
+		f, err := os.CreateTemp(l.RunDir(), "pgpass-*")
+		if err != nil {
+			return nil, "", fmt.Errorf("password file: %w", err)
+		}
+		f.Close()
+		passPath = f.Name()
 	}
-	cleanup := func() { os.Remove(f.Name()) }
 	// The password file format escapes ':' and '\'.
 	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
-	w := bufio.NewWriter(f)
-	fmt.Fprintf(w, "localhost:%d:%s:%s:%s\n", port, esc.Replace(sec.DBName), esc.Replace(sec.Username), esc.Replace(sec.Password))
-	if err := w.Flush(); err != nil {
-		f.Close()
-		cleanup()
-		return PSQL{}, fmt.Errorf("password file: %w", err)
+	line := fmt.Sprintf("localhost:%d:%s:%s:%s\n", port, esc.Replace(sec.DBName), esc.Replace(sec.Username), esc.Replace(sec.Password))
+	if err := atomicfile.Write(passPath, []byte(line), atomicfile.Mode(0o600)); err != nil {
+		os.Remove(passPath)
+		return nil, "", fmt.Errorf("password file: %w", err)
 	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		cleanup()
-		return PSQL{}, err
-	}
-	f.Close()
 	env := []string{
 		"PGHOST=localhost",
 		"PGPORT=" + strconv.Itoa(port),
@@ -68,10 +102,9 @@ func PSQLEnv(cfg apgstack.Config, stateDir string, reader bool) (PSQL, error) {
 		"PGUSER=" + sec.Username,
 		"PGSSLMODE=verify-full",
 		"PGSSLROOTCERT=" + l.CABundle(),
-		"PGPASSFILE=" + f.Name(),
-		"PGAPPNAME=apgstack-psql",
+		"PGPASSFILE=" + passPath,
 	}
-	return PSQL{Env: env, Cleanup: cleanup}, nil
+	return env, passPath, nil
 }
 
 // PSQLBinary finds psql: on PATH, else beside the server binaries.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
@@ -48,14 +50,7 @@ func TestUpIsAnUpdate(t *testing.T) {
 	stateDir := filepath.Join(work, ".apgstack")
 	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
 
-	mustOK := func(args ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := cli(t, work, bin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
-		}
-		return out, errOut
-	}
+	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
 	rows := 0
 	write := func(args ...string) {
 		t.Helper()
@@ -144,6 +139,16 @@ func TestUpIsAnUpdate(t *testing.T) {
 	count(moved...)
 }
 
+// mustCLI is cli for a command that must succeed.
+func mustCLI(t *testing.T, work, bin string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	out, errOut, code := cli(t, work, bin, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s", args, code, errOut)
+	}
+	return out, errOut
+}
+
 func dirHasFiles(dir string) bool {
 	found := false
 	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
@@ -196,14 +201,7 @@ func TestRestoredTwinStandsAlone(t *testing.T) {
 		cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", source)
 		cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", restored)
 	})
-	mustOK := func(args ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := cli(t, work, bin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
-		}
-		return out, errOut
-	}
+	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
 	mustOK(append(base, "up")...)
 	mustOK(append(base, "psql", "--", "-Atc", "CREATE TABLE kept (n int); INSERT INTO kept SELECT generate_series(1, 100)")...)
 	mustOK(append(base, "backup", "--type", "full")...)
@@ -253,14 +251,7 @@ func TestParameterChangesOnline(t *testing.T) {
 	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
 	stateDir := filepath.Join(work, ".apgstack")
 	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	mustOK := func(args ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := cli(t, work, bin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
-		}
-		return out, errOut
-	}
+	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
 	status := func(args ...string) api.Status {
 		t.Helper()
 		out, _ := mustOK(append(args, "status", "-o", "json")...)
@@ -304,4 +295,27 @@ func TestParameterChangesOnline(t *testing.T) {
 		t.Errorf("after reboot: pending %v, writer %+v", st.PendingReboot, st.Instances[0])
 	}
 	mustOK(append(minor, "psql", "--", "-Atc", "SELECT 1")...)
+}
+
+// A taken endpoint port is named with the setting and the ways to change it, before anything
+// is created.
+func TestPortInUseNamesTheFix(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	cfg := apgstack.Default()
+	cfg.Database.Port = taken
+	err = checkPorts(cfg)
+	for _, want := range []string{"database.port " + strconv.Itoa(taken) + " is in use", "--set database.port=", "APGSTACK_DATABASE_PORT=", "is free now"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkPorts = %v, want it to say %q", err, want)
+		}
+	}
+	cfg.Database.Port, cfg.Target.Local.ReaderPort = freePort(t), taken
+	if err := checkPorts(cfg); err == nil || !strings.Contains(err.Error(), "target.local.readerPort") {
+		t.Errorf("reader port taken: %v", err)
+	}
 }

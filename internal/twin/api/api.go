@@ -98,9 +98,11 @@ type Outputs struct {
 	DBUsername      string `json:"DBUsername"`
 	DBName          string `json:"DBName"`
 	PSQLCommandLine string `json:"PSQLCommandLine"`
-	SecretName      string `json:"SecretName"`
-	SecretFile      string `json:"SecretFile"`
-	CABundle        string `json:"CABundle"`
+	// URL is the writer endpoint as a libpq connection URI, without the password.
+	URL        string `json:"URL"`
+	SecretName string `json:"SecretName"`
+	SecretFile string `json:"SecretFile"`
+	CABundle   string `json:"CABundle"`
 }
 
 // Event is one entry of the supervisor's event log.

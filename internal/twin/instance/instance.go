@@ -233,15 +233,33 @@ func (i *Instance) tail() string {
 	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if len(lines) > 8 {
-			lines = lines[len(lines)-8:]
-		}
-		if s := strings.TrimSpace(strings.Join(lines, "\n")); s != "" {
+		if s := failureLines(string(data)); s != "" {
 			parts = append(parts, f+":\n"+s)
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// failureLines picks from a server log what says why it failed: the FATAL, PANIC and ERROR lines
+// with their DETAIL and HINT, the last eight of them; a log without any gives its last lines.
+func failureLines(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	var picked []string
+	for _, l := range lines {
+		for _, level := range []string{"FATAL:", "PANIC:", "ERROR:", "DETAIL:", "HINT:"} {
+			if strings.Contains(l, level) {
+				picked = append(picked, l)
+				break
+			}
+		}
+	}
+	if len(picked) == 0 {
+		picked = lines
+	}
+	if len(picked) > 8 {
+		picked = picked[len(picked)-8:]
+	}
+	return strings.TrimSpace(strings.Join(picked, "\n"))
 }
 
 // Done is closed when the postmaster started by Start exits (nil before Start).

@@ -96,3 +96,15 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Fatalf("Prepare with a long path: %v", err)
 	}
 }
+
+func TestFailureLinesPickWhy(t *testing.T) {
+	for _, tc := range []struct{ log, want string }{
+		{"LOG:  starting\nLOG:  pgaudit extension initialized\nFATAL:  lock file \"postmaster.pid\" already exists\nHINT:  Is another postmaster running?\nLOG:  shutting down",
+			"FATAL:  lock file \"postmaster.pid\" already exists\nHINT:  Is another postmaster running?"},
+		{"LOG:  a\nLOG:  b", "LOG:  a\nLOG:  b"},
+	} {
+		if got := failureLines(tc.log); got != tc.want {
+			t.Errorf("failureLines = %q, want %q", got, tc.want)
+		}
+	}
+}

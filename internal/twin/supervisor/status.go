@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -32,6 +34,8 @@ func OutputsFor(cfg apgstack.Config, stateDir string) api.Outputs {
 		DBName:          cfg.Database.Name,
 		PSQLCommandLine: fmt.Sprintf(`psql "host=localhost port=%s dbname=%s user=%s sslmode=verify-full sslrootcert=%s"`,
 			port, connValue(cfg.Database.Name), connValue(cfg.Database.Username), connValue(l.CABundle())),
+		URL: (&url.URL{Scheme: "postgres", User: url.User(cfg.Database.Username), Host: net.JoinHostPort("localhost", port),
+			Path: "/" + cfg.Database.Name, RawQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {l.CABundle()}}.Encode()}).String(),
 		SecretName: name,
 		SecretFile: SecretPath(stateDir, name),
 		CABundle:   l.CABundle(),
