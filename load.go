@@ -42,6 +42,9 @@ func Load(path string, explicit bool, environ []string) (Config, error) {
 
 // Parse decodes YAML over cfg; unknown keys are errors so that a typo is not silently ignored.
 func Parse(data []byte, cfg *Config) error {
+	if err := checkYAML(data); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// An empty file decodes to io.EOF: the defaults stand.
@@ -131,6 +134,9 @@ func (c *Config) Set(path, value string) error {
 	})
 	if index == nil {
 		paths := FieldPaths()
+		if s := closest(path, paths); s != "" {
+			return FieldError{Field: path, Value: value, Allowed: "an unknown field: did you mean " + s + "?"}
+		}
 		sort.Strings(paths)
 		return FieldError{Field: path, Value: value, Allowed: "a configuration field (" + strings.Join(paths, ", ") + ")"}
 	}

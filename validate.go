@@ -19,8 +19,15 @@ type FieldError struct {
 }
 
 func (e FieldError) Error() string {
-	return fmt.Sprintf("%s: %q is not allowed: %s", e.Field, e.Value, e.Allowed)
+	v := e.Value
+	if len(v) > 300 { // longer than any limit: a value pasted by mistake is named, not printed whole
+		v = fmt.Sprintf("%s… (%d characters)", v[:60], len(e.Value))
+	}
+	return fmt.Sprintf("%s: %q is not allowed: %s", e.Field, v, e.Allowed)
 }
+
+// MaxTagValue is AWS's limit on the length of a tag value.
+const MaxTagValue = 256
 
 // ValidationError gathers every FieldError of a configuration so that a user fixes them in one go.
 type ValidationError struct {
@@ -80,6 +87,14 @@ func (c *Config) ValidateAt(now time.Time) error {
 	v.pattern("environment.projectCostCenter", e.ProjectCostCenter, CostCenterPattern, "letters and digits only")
 	v.pattern("environment.serviceOwnersEmailContact", e.ServiceOwnersEmailContact, EmailPattern, "a valid e-mail address")
 	v.pattern("environment.notificationList", e.NotificationList, EmailPattern, "a valid e-mail address")
+	for _, tag := range []struct{ field, value string }{
+		{"environment.application", e.Application}, {"environment.applicationVersion", e.ApplicationVersion},
+		{"environment.projectCostCenter", e.ProjectCostCenter}, {"environment.serviceOwnersEmailContact", e.ServiceOwnersEmailContact},
+	} {
+		if len(tag.value) > MaxTagValue {
+			v.add(tag.field, tag.value, fmt.Sprintf("%d characters at most (it becomes a tag value on every resource, and AWS allows %d)", MaxTagValue, MaxTagValue))
+		}
+	}
 	v.oneOf("environment.confidentiality", e.Confidentiality, ConfidentialityValues)
 	v.oneOf("environment.compliance", e.Compliance, ComplianceValues)
 

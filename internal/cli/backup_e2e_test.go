@@ -127,6 +127,17 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A moment before the first backup is bad input, refused before anything is said or made.
+	before := exec.Command(bin, append(append([]string{}, sets...), "restore", "--to-time", time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), "--name", "early")...)
+	before.Dir = work
+	var beforeErr bytes.Buffer
+	before.Stderr = &beforeErr
+	if err := before.Run(); before.ProcessState.ExitCode() != ExitUsage || !strings.Contains(beforeErr.String(), "outside the recoverable window") || strings.Contains(beforeErr.String(), "restoring") {
+		t.Errorf("restore before the window: %v\n%s", err, beforeErr.String())
+	}
+	if _, err := os.Stat(stateDir + "-early"); err == nil {
+		t.Error("restore before the window created a state directory")
+	}
 	out, _ = run("restore", "--to-time", moment.UTC().Format(time.RFC3339Nano), "--name", "pitr", "-o", "json")
 	if got := ids(connect(out)); !slices.Equal(got, []int{1, 2}) {
 		t.Fatalf("restored rows %v, want [1 2]", got)

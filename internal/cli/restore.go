@@ -101,6 +101,19 @@ list" shows it), or "latest".`,
 			if err != nil && !errors.Is(err, api.ErrNotRunning) {
 				return err
 			}
+			// The window is checked before anything is said or made: a moment outside it is bad
+			// input (exit 2), named with the window.
+			info, err := twin.Backups(ctx, cfg, dir)
+			if err != nil {
+				return err
+			}
+			earliest := info.EarliestRestorable()
+			switch {
+			case earliest.IsZero():
+				return Usagef("the twin in %s has no backup yet, so there is nothing to restore from: take one with `apgstack backup`", dir)
+			case !at.IsZero() && at.Before(earliest):
+				return Usagef("--to-time %s: outside the recoverable window %s .. now", at.UTC().Format(time.RFC3339), earliest.UTC().Format(time.RFC3339))
+			}
 			moment := "the end of the archived WAL"
 			if !at.IsZero() {
 				moment = at.Format(time.RFC3339Nano)
