@@ -110,6 +110,17 @@ func awsDeployer(ctx context.Context, cmd *cobra.Command, a *App, cfg apgstack.C
 	return d, id, nil
 }
 
+// awsSession is the preamble of the AWS target's commands: the output format checked, then the
+// deployer (Region, credentials, identity).
+func awsSession(cmd *cobra.Command, a *App, cfg apgstack.Config) (*deploy.Deployer, bool, error) {
+	asJSON, err := a.JSON()
+	if err != nil {
+		return nil, false, err
+	}
+	d, _, err := awsDeployer(cmd.Context(), cmd, a, cfg)
+	return d, asJSON, err
+}
+
 // awsExit maps deploy errors to exit codes.
 func awsExit(err error) error {
 	var ee *ExitError
@@ -233,12 +244,8 @@ func printSummary(a *App, s deploy.Summary) {
 }
 
 func awsDown(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
-	asJSON, err := a.JSON()
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	d, asJSON, err := awsSession(cmd, a, cfg)
 	if err != nil {
 		return err
 	}
@@ -264,12 +271,8 @@ func awsDown(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
 }
 
 func awsStatus(cmd *cobra.Command, a *App, cfg apgstack.Config) error {
-	asJSON, err := a.JSON()
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	d, asJSON, err := awsSession(cmd, a, cfg)
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,8 @@ func awsOpsExit(err error) error {
 }
 
 func awsFailover(cmd *cobra.Command, a *App, cfg apgstack.Config, target string) error {
-	asJSON, err := a.JSON()
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	d, asJSON, err := awsSession(cmd, a, cfg)
 	if err != nil {
 		return err
 	}
@@ -50,12 +46,8 @@ func awsFailover(cmd *cobra.Command, a *App, cfg apgstack.Config, target string)
 }
 
 func awsRotate(cmd *cobra.Command, a *App, cfg apgstack.Config, role string) error {
-	asJSON, err := a.JSON()
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	d, _, err := awsDeployer(ctx, cmd, a, cfg)
+	d, asJSON, err := awsSession(cmd, a, cfg)
 	if err != nil {
 		return err
 	}
