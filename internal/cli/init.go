@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/atomicfile"
+	"github.com/apgstack/apgstack/internal/twin"
 )
 
 func newInitCmd(a *App) *cobra.Command {
@@ -51,6 +53,13 @@ network, bastion and database stacks with the original templates' defaults, and 
 			if err != nil {
 				return err
 			}
+			if cfg.Target.Kind != apgstack.TargetAWS {
+				note, err := twin.RunsOn(cmd.Context(), cfg)
+				if err != nil {
+					return err
+				}
+				out = noteEngine(out, note)
+			}
 			if err := os.WriteFile(a.ConfigPath, out, 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", a.ConfigPath, err)
 			}
@@ -68,6 +77,19 @@ network, bastion and database stacks with the original templates' defaults, and 
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
+}
+
+// noteEngine puts a comment line under database.engineVersion: which installed PostgreSQL major
+// the local twin runs on, so a reader of the file knows before up says so.
+func noteEngine(out []byte, note string) []byte {
+	lines := strings.SplitAfter(string(out), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  engineVersion:") {
+			lines = slices.Insert(lines, i+1, "  # "+note+"\n")
+			break
+		}
+	}
+	return []byte(strings.Join(lines, ""))
 }
 
 // gitignorePattern covers the state directory (.apgstack), restored twins' directories

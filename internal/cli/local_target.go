@@ -108,7 +108,7 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 			return err
 		}
 		return twin.Supervise(ctx, opts, nil, func(st api.Status) {
-			_ = printUp(a, st, t.json)
+			_ = printUp(a, st, t.json, true)
 			fmt.Fprintln(a.Stderr, "running in the foreground; Ctrl-C or `apgstack down` stops it")
 		})
 	}
@@ -116,7 +116,7 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 	if err != nil {
 		return err
 	}
-	return printUp(a, st, t.json)
+	return printUp(a, st, t.json, false)
 }
 
 // update brings an existing twin to a changed configuration, as a stack update does: the plan
@@ -151,7 +151,7 @@ func (t *localTarget) update(ctx context.Context, opts twin.Options, rec apgstac
 			for _, c := range res.PendingReboot {
 				fmt.Fprintf(a.Stderr, "pending-reboot: %s (`apgstack reboot` applies it)\n", c)
 			}
-			return printUp(a, st, t.json)
+			return printUp(a, st, t.json, false)
 		}
 	}
 	if err := a.Confirm(fmt.Sprintf("apply the plan to the twin in %s? its instances restart", dir)); err != nil {
@@ -175,7 +175,7 @@ func (t *localTarget) update(ctx context.Context, opts twin.Options, rec apgstac
 		return err
 	}
 	fmt.Fprintln(a.Stderr, "the plan is applied")
-	return printUp(a, st, t.json)
+	return printUp(a, st, t.json, false)
 }
 
 func (t *localTarget) Down(ctx context.Context, o DownOptions) error {

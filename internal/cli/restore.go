@@ -134,7 +134,7 @@ list" shows it), or "latest".`,
 			}
 			fmt.Fprintf(a.Stderr, "the restored cluster %s runs; its commands take --state-dir %s, and a restart needs its own settings:\n  %s\n",
 				name, newDir, restart)
-			return printUp(a, st, asJSON)
+			return printUp(a, st, asJSON, false)
 		},
 	}
 	lf.add(cmd)

@@ -55,13 +55,17 @@ The stack's outputs are printed on stdout (--output json for JSON); progress goe
 	return cmd
 }
 
-// printUp prints the stack's outputs (data, stdout) and the notes around them (stderr).
-func printUp(a *App, st api.Status, asJSON bool) error {
-	if st.VersionWarning != "" {
-		fmt.Fprintln(a.Stderr, "warning:", st.VersionWarning)
-	}
-	for _, lib := range st.MissingLibraries {
-		fmt.Fprintf(a.Stderr, "warning: %s is not installed on this machine and is left out of shared_preload_libraries\n", lib)
+// printUp prints the stack's outputs (data, stdout) and the notes around them (stderr). The
+// version and library notices are said once: in the foreground the supervisor's log, which is
+// on stderr then, has already said them (logged), so they are not repeated.
+func printUp(a *App, st api.Status, asJSON, logged bool) error {
+	if !logged {
+		if st.VersionWarning != "" {
+			fmt.Fprintln(a.Stderr, "warning:", st.VersionWarning)
+		}
+		for _, lib := range st.MissingLibraries {
+			fmt.Fprintf(a.Stderr, "warning: %s is not installed on this machine and is left out of shared_preload_libraries\n", lib)
+		}
 	}
 	o := st.Outputs
 	fmt.Fprintf(a.Stderr, "the master password is in the AWSCURRENT version of the secret %s, file %s (mode 0600);\n"+
