@@ -68,3 +68,23 @@ func TestBinaryEngineVersionNoticeOnce(t *testing.T) {
 	}
 	count("up --foreground", out.String())
 }
+
+// TestBinaryMissingOSUserNamed: up with a target.local.osUser that does not exist names that
+// account, the accounts that do, and changes nothing.
+func TestBinaryMissingOSUserNamed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root switches accounts")
+	}
+	c := buildCLI(t)
+	dir := filepath.Join(c.work, "state")
+	code, _, stderr := c.try("up", "--set", "target.local.osUser=apgstack-nobody-here", "--state-dir", dir)
+	if code == 0 {
+		t.Fatal("up with a missing osUser succeeded")
+	}
+	if !strings.Contains(stderr, `target.local.osUser "apgstack-nobody-here": no such account on this machine`) || !strings.Contains(stderr, "existing: ") {
+		t.Errorf("error does not name the account tried and those that exist:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err == nil {
+		t.Errorf("up made a twin in %s despite the refusal", dir)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/apgstack/apgstack/internal/atomicfile"
@@ -45,9 +46,7 @@ func Resolve(name string) (*Account, error) {
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("PostgreSQL refuses to run as root and the account %q to run it as does not exist: "+
-			"install Debian's postgresql package (it creates %q), create the account with `useradd --system --create-home %s`, "+
-			"name another with target.local.osUser, or run apgstack as an unprivileged user: %w", name, name, name, err)
+		return nil, noAccount(name, err)
 	}
 	a, err := fromUser(u, true)
 	if err != nil {
@@ -57,6 +56,52 @@ func Resolve(name string) (*Account, error) {
 		return nil, fmt.Errorf("target.local.osUser %q is root: PostgreSQL refuses to run as root; name an unprivileged account such as %q", name, DefaultUser)
 	}
 	return a, nil
+}
+
+// noAccount names the account that was tried (and why that one), what to do, and the
+// unprivileged accounts that do exist here.
+func noAccount(name string, err error) error {
+	tried := fmt.Sprintf("target.local.osUser %q", name)
+	if name == DefaultUser {
+		tried = fmt.Sprintf("the server account %q (target.local.osUser empty or %q)", name, name)
+	}
+	fix := fmt.Sprintf("create it with `useradd --system --create-home %s`, name an existing account with target.local.osUser, or run apgstack as an unprivileged user", name)
+	if name == DefaultUser {
+		fix = "install Debian's postgresql package (it creates postgres), " + fix
+	} else if _, err := user.Lookup(DefaultUser); err == nil {
+		fix = fmt.Sprintf("leave target.local.osUser empty to use %s, ", DefaultUser) + fix
+	}
+	exists := "no unprivileged account exists here"
+	if others := unprivileged(name); len(others) > 0 {
+		exists = "existing: " + strings.Join(others, ", ")
+	}
+	return fmt.Errorf("%s: no such account on this machine (PostgreSQL refuses to run as root, so apgstack runs it as that account); %s; %s: %w",
+		tried, exists, fix, err)
+}
+
+// unprivileged lists, for the error above, the accounts PostgreSQL could run as: postgres first
+// when it exists, then regular users (uid 1000 and up, not nobody), five at most.
+func unprivileged(except string) []string {
+	var out []string
+	if except != DefaultUser {
+		if u, err := user.Lookup(DefaultUser); err == nil {
+			out = append(out, fmt.Sprintf("the %s account (uid %s)", u.Username, u.Uid))
+		}
+	}
+	data, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 3 || f[0] == except || f[0] == DefaultUser || f[0] == "nobody" {
+			continue
+		}
+		if uid, err := strconv.Atoi(f[2]); err == nil && uid >= 1000 && uid < 65534 && len(out) < 5 {
+			out = append(out, fmt.Sprintf("the %s account (uid %d)", f[0], uid))
+		}
+	}
+	return out
 }
 
 func fromUser(u *user.User, switchTo bool) (*Account, error) {
