@@ -27,7 +27,7 @@ var auroraRules = []*Rule{
 		ID: "RDS-025", Severity: Error, Title: "Database Insights runs in the stage's mode",
 		Rationale: "Performance Insights' console is gone; CloudWatch Database Insights is where load, waits and plans are seen, and prod needs the advanced mode's execution plans and lock analysis",
 		Fix:       fmt.Sprintf("set DatabaseInsightsMode on the cluster (advanced for prod) with PerformanceInsightsEnabled: true and, for advanced, PerformanceInsightsRetentionPeriod: %d", bestpractice.InsightsAdvancedRetentionDays),
-		Source:    "Aurora User Guide: Monitoring Amazon Aurora with CloudWatch Database Insights; DESIGN.md per-stage table",
+		Source:    "Aurora User Guide: Monitoring Amazon Aurora with CloudWatch Database Insights; README.md#per-stage (the per-stage table)",
 		Types:     []string{dbCluster},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return s.DatabaseInsightsMode }),
 		check: forEach(clusterTypes, func(c *Context, r *cft.Resource) []Violation {

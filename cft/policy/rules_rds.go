@@ -77,7 +77,7 @@ var rdsRules = []*Rule{
 		ID: "RDS-005", Severity: Error, Title: "Backups are kept for the stage's retention",
 		Rationale: "point-in-time recovery reaches back only as far as the backup retention",
 		Fix:       "set BackupRetentionPeriod to at least the stage's days (see Stages)",
-		Source:    "Security Hub RDS.11; DESIGN.md per-stage table",
+		Source:    "Security Hub RDS.11; README.md#per-stage (the per-stage table)",
 		Types:     []string{dbCluster, dbInstance},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return fmt.Sprint(s.BackupRetentionDays) }) + " days",
 		check: clusterOrStandalone(func(c *Context, r *cft.Resource) []Violation {
@@ -138,7 +138,7 @@ var rdsRules = []*Rule{
 		ID: "RDS-008", Severity: Error, Title: "Enhanced monitoring is on where the stage wants it",
 		Rationale: "OS-level metrics at 1-second granularity are what explain a prod incident that 60-second CloudWatch metrics hide",
 		Fix:       fmt.Sprintf("set MonitoringInterval to the stage's interval (%d s for prod) and MonitoringRoleArn to a role with AmazonRDSEnhancedMonitoringRole", bestpractice.Stage("prod").MonitoringIntervalSeconds),
-		Source:    "Security Hub RDS.6; DESIGN.md per-stage table",
+		Source:    "Security Hub RDS.6; README.md#per-stage (the per-stage table)",
 		Types:     []string{dbInstance},
 		Stages:    stagesWhere(func(s bestpractice.StageSettings) bool { return s.MonitoringIntervalSeconds > 0 }),
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
@@ -202,7 +202,7 @@ var rdsRules = []*Rule{
 		ID: "RDS-011", Severity: Error, Title: "Performance Insights keeps the stage's retention",
 		Rationale: "a prod regression is found by comparing with last month's load, which the free 7 days do not keep",
 		Fix:       "set PerformanceInsightsRetentionPeriod to at least the stage's days (see Stages)",
-		Source:    "Aurora User Guide: Performance Insights data retention; DESIGN.md per-stage table",
+		Source:    "Aurora User Guide: Performance Insights data retention; README.md#per-stage (the per-stage table)",
 		Types:     []string{dbInstance},
 		Stages:    "every stage: " + stageValues(func(s bestpractice.StageSettings) string { return fmt.Sprint(s.PerformanceInsightsRetentionDays) }) + " days",
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {
@@ -420,7 +420,7 @@ var rdsRules = []*Rule{
 		ID: "RDS-023", Severity: Warning, Title: "Automatic minor version upgrades are on outside prod",
 		Rationale: "minor versions carry security fixes; only prod holds them back for a controlled upgrade",
 		Fix:       "leave AutoMinorVersionUpgrade unset or true on dev, test and pre-prod instances",
-		Source:    "Security Hub RDS.35 (clusters), RDS.13 (instances); DESIGN.md per-stage table",
+		Source:    "Security Hub RDS.35 (clusters), RDS.13 (instances); README.md#per-stage (the per-stage table)",
 		Types:     []string{dbInstance},
 		Stages:    stagesWhere(func(s bestpractice.StageSettings) bool { return s.AutoMinorVersionUpgrade }),
 		check: forEach([]string{dbInstance}, func(c *Context, r *cft.Resource) []Violation {

@@ -34,7 +34,7 @@ var secretsRules = []*Rule{
 		ID: "SM-002", Severity: Error, Title: fmt.Sprintf("Secrets rotate at least every %d days", bestpractice.RotationDays),
 		Rationale: "the rotation period bounds how long a leaked password stays usable",
 		Fix:       fmt.Sprintf("set RotationRules.AutomaticallyAfterDays (or ScheduleExpression rate(N days)) to %d or less", bestpractice.RotationDays),
-		Source:    "Security Hub SecretsManager.4; bestpractice.RotationDays",
+		Source:    "Security Hub SecretsManager.4; bestpractice/bestpractice.go (RotationDays)",
 		Types:     []string{rotation},
 		check: forEach([]string{rotation}, func(c *Context, r *cft.Resource) []Violation {
 			want := bestpractice.RotationDays
