@@ -53,7 +53,11 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 			if err != nil {
 				return err
 			}
-			list, err := twin.ListSnapshots(t.dir)
+			home, err := twin.SnapshotHome(t.cfg, llf.stateDir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			list, err := twin.ListSnapshots(home)
 			if err != nil {
 				return err
 			}
@@ -78,14 +82,18 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 			if err != nil {
 				return err
 			}
-			sn, err := twin.GetSnapshot(t.dir, args[0])
+			home, err := twin.SnapshotHome(t.cfg, dlf.stateDir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			sn, err := twin.GetSnapshot(home, args[0])
 			if err != nil {
 				return err
 			}
 			if err := a.Confirm(fmt.Sprintf("delete snapshot %s (%s, taken %s)?", sn.Name, sn.Cluster, sn.Created.Format(time.RFC3339))); err != nil {
 				return err
 			}
-			if err := twin.DeleteSnapshot(t.dir, sn.Name); err != nil {
+			if err := twin.DeleteSnapshot(home, sn.Name); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "deleted snapshot %s\n", sn.Name)

@@ -82,13 +82,10 @@ func PlaceStateDir(cfg apgstack.Config, flag string) (dir, note string, err erro
 		}
 		return real, "", nil
 	}
-	explicit := flag != "" || cfg.Target.Local.StateDir != apgstack.Default().Target.Local.StateDir
-	acct, err := runas.Resolve(cfg.Target.Local.OSUser)
-	if err != nil || explicit || !acct.Switches() || !errors.Is(reachable(acct, link), runas.ErrUnreachable) {
+	acct, target, ok := fallbackFor(cfg, flag, link)
+	if !ok {
 		return link, "", nil
 	}
-	sum := sha256.Sum256([]byte(link))
-	target := filepath.Join(FallbackRoot, filepath.Base(filepath.Dir(link))+"-"+hex.EncodeToString(sum[:4]))
 	if err := reachable(acct, target); err != nil {
 		return link, "", nil // Check explains the original directory
 	}
@@ -101,6 +98,18 @@ func PlaceStateDir(cfg apgstack.Config, flag string) (dir, note string, err erro
 	note = fmt.Sprintf("%s cannot be reached by the %s account that runs PostgreSQL, so the state lives in %s, linked from %s "+
 		"(choose the place yourself with --state-dir)", filepath.Dir(link), acct.Name, target, link)
 	return target, note, nil
+}
+
+// fallbackFor says whether up places the state directory link under FallbackRoot (see
+// PlaceStateDir), and where.
+func fallbackFor(cfg apgstack.Config, flag, link string) (*runas.Account, string, bool) {
+	explicit := flag != "" || cfg.Target.Local.StateDir != apgstack.Default().Target.Local.StateDir
+	acct, err := runas.Resolve(cfg.Target.Local.OSUser)
+	if err != nil || explicit || !acct.Switches() || !errors.Is(reachable(acct, link), runas.ErrUnreachable) {
+		return nil, "", false
+	}
+	sum := sha256.Sum256([]byte(link))
+	return acct, filepath.Join(FallbackRoot, filepath.Base(filepath.Dir(link))+"-"+hex.EncodeToString(sum[:4])), true
 }
 
 // RemoveStateDir deletes the twin's state directory (only what apgstack created; see
