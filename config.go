@@ -16,6 +16,9 @@ const (
 	TargetAWS   = "aws"
 )
 
+// TargetKinds are the values of target.kind (and --target).
+var TargetKinds = []string{TargetLocal, TargetAWS}
+
 // Stages, as bestpractice declares them.
 const (
 	StageDev     = bestpractice.StageDev

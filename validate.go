@@ -159,7 +159,7 @@ func (c *Config) ValidateAt(now time.Time) error {
 	v.validateAurora(c)
 
 	t := c.Target
-	v.oneOf("target.kind", t.Kind, []string{TargetLocal, TargetAWS})
+	v.oneOf("target.kind", t.Kind, TargetKinds)
 	v.pattern("target.aws.region", t.AWS.Region, AWSRegionPattern, "empty (the AWS configuration chain decides) or a Region name such as eu-west-1")
 	if t.Local.StateDir == "" {
 		v.add("target.local.stateDir", t.Local.StateDir, "a directory path")

@@ -102,6 +102,8 @@ pre-prod or prod stack would get, or what a restore from a snapshot leaves out.`
 	f.StringVar(&stage, "stage", "", "evaluate for this EnvironmentStage instead of environment.stage (dev, test, pre-prod, prod)")
 	f.StringVar(&snapshot, "snapshot", "", "evaluate a restore from this DB cluster snapshot instead of database.snapshotName")
 	f.StringVar(&kind, "stack", stacks.Database, "the stack to explain: "+strings.Join(stacks.Order, ", "))
+	completeStages(cmd)
+	completeFixed(cmd, "stack", stacks.Order)
 	return cmd
 }
 

@@ -32,6 +32,7 @@ no failover target.`,
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&target, "target-instance", "", "the reader to promote (default: the most advanced one)")
+	a.completeInstances(cmd, "target-instance", true)
 	addAWSFlags(cmd)
 	return cmd
 }

@@ -55,6 +55,7 @@ written, as tail -f does, until interrupted.`,
 	lf.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&instance, "instance", "", "only this instance's server log")
+	a.completeInstances(cmd, "instance", false)
 	f.BoolVar(&withSupervisor, "supervisor", false, "the supervisor's log (alone unless --instance is given too)")
 	f.BoolVarP(&follow, "follow", "f", false, "go on printing what is written")
 	f.StringVar(&since, "since", "", "only lines newer than this: a duration (10m) or an RFC 3339 time")

@@ -53,7 +53,7 @@ func (f *policyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.unstagedAs, "unstaged-as", "prod", "stage whose rules apply to templates without an EnvironmentStage parameter")
 	cmd.Flags().StringArrayVar(&f.params, "param", nil, "parameter value Key=Value used instead of the default (repeatable)")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{policyText, policyJSON, policySARIF}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("stage", cobra.FixedCompletions(bestpractice.StageNames, cobra.ShellCompDirectiveNoFileComp))
+	completeStages(cmd)
 }
 
 func newPolicyCheckCmd(a *App) *cobra.Command {

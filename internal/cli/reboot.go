@@ -65,6 +65,7 @@ the writer hands over to a reader first (a planned switchover, no acknowledged w
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&name, "instance", "", "the instance to restart (default: the writer)")
+	a.completeInstances(cmd, "instance", false)
 	cmd.Flags().BoolVar(&failover, "failover", false, "the writer fails over to a reader instead of restarting in place")
 	return cmd
 }

@@ -140,6 +140,7 @@ list" shows it), or "latest".`,
 	lf.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&toTime, "to-time", "", `the moment to restore to (RFC 3339), or "latest"`)
+	a.completeBackupTimes(cmd, "to-time")
 	f.StringVar(&name, "name", "", "the new cluster's name")
 	f.StringVar(&newDir, "new-state-dir", "", "the new cluster's state directory (default <state-dir>-<name>)")
 	f.IntVar(&port, "port", 0, "the new cluster's writer endpoint port (default: a free port)")

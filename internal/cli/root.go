@@ -100,7 +100,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 	root.SetErr(a.Stderr)
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.ConfigPath, "config", "c", a.envOr("APGSTACK_CONFIG", apgstack.DefaultConfigFile), "configuration file")
-	pf.StringVarP(&a.Output, "output", "o", a.envOr("APGSTACK_OUTPUT", "text"), "output format of read commands: text or json")
+	pf.StringVarP(&a.Output, "output", "o", a.envOr("APGSTACK_OUTPUT", "text"), "output format of read commands: "+strings.Join(outputFormats, " or "))
 	pf.BoolVarP(&a.Yes, "yes", "y", false, "answer yes to every confirmation")
 	pf.StringVar(&a.Target, "target", "", "where the stacks are realized: local or aws (overrides target.kind)")
 	pf.StringArrayVar(&a.Sets, "set", nil, "override a configuration field, e.g. --set database.port=5433 (repeatable)")
@@ -114,6 +114,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 	} {
 		root.AddCommand(fn(a))
 	}
+	registerGlobalCompletions(root)
 	return root
 }
 
@@ -157,6 +158,9 @@ func (a *App) Config(cmd *cobra.Command) (apgstack.Config, error) {
 	return cfg, nil
 }
 
+// outputFormats are the values of --output (-o).
+var outputFormats = []string{"text", "json"}
+
 // JSON reports whether read commands should print JSON; anything but text or json is bad usage.
 func (a *App) JSON() (bool, error) {
 	switch a.Output {
@@ -165,7 +169,7 @@ func (a *App) JSON() (bool, error) {
 	case "text", "":
 		return false, nil
 	}
-	return false, Usagef("--output %q: allowed values are text and json", a.Output)
+	return false, Usagef("--output %q: allowed values are %s", a.Output, strings.Join(outputFormats, " and "))
 }
 
 // PrintJSON writes v as indented JSON to stdout.

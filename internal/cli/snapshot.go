@@ -71,9 +71,10 @@ without the bootstrap. "apgstack down" takes a final snapshot unless --skip-fina
 
 	var dlf localFlags
 	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a snapshot (asks unless --yes)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "delete NAME",
+		Short:             "Delete a snapshot (asks unless --yes)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.snapshotNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := twin.CheckSnapshotName(args[0]); err != nil {
 				return Exit(ExitUsage, err)
