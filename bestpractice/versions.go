@@ -26,6 +26,12 @@ import (
 const CalendarURL = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraPostgreSQLReleaseNotes/aurorapostgresql-release-calendar.html"
 
 // calendarRecorded is the day the table was last checked against the calendar.
+//
+// Check of 2026-12-04: the minors of 17 (17.4 to 17.7) agree with the extension versions page.
+// That page's translated editions already list an "Aurora PostgreSQL 18" section, but neither an
+// 18 minor nor 18's calendar dates (release, end of standard support, end of Extended Support)
+// could be read from the sources at hand, so 18 is not offered yet: add its row with the
+// calendar's dates, and `apgstack versions --live` shows it meanwhile.
 const calendarRecorded = "2026-12-04"
 
 // CalendarRecorded is the date of record of the table: the default engine version is the one
