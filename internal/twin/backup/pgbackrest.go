@@ -251,6 +251,13 @@ func (r *Repo) StanzaCreate(ctx context.Context) error {
 	return err
 }
 
+// StanzaUpgrade tells the repository that the cluster is a new one after pg_upgrade (new major or
+// system identifier), with the server stopped; backups and archiving go on in the same stanza.
+func (r *Repo) StanzaUpgrade(ctx context.Context) error {
+	_, err := r.run(ctx, "stanza-upgrade", "--no-online")
+	return err
+}
+
 // Check verifies that archiving works end to end: it forces a WAL switch and waits for the
 // segment to reach the repository.
 func (r *Repo) Check(ctx context.Context) error {

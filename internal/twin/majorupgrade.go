@@ -1,0 +1,371 @@
+package twin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/atomicfile"
+	"github.com/apgstack/apgstack/internal/runas"
+	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/instance"
+	"github.com/apgstack/apgstack/internal/twin/postgres"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
+	"github.com/apgstack/apgstack/internal/twin/supervisor"
+)
+
+// A major version upgrade of the local twin, done offline as Aurora does one in place: the twin
+// stopped, the writer's data directory upgraded by pg_upgrade into a new data directory, the
+// configuration carried over, the readers recreated from the upgraded writer by base backup when
+// the twin starts again. The old data directories stay beside the new ones (data.pre-upgrade-NN)
+// until DeleteOldData, so the upgrade can be undone by hand until then.
+
+// oldDataPrefix names a data directory a major upgrade kept: data.pre-upgrade-<old major>.
+const oldDataPrefix = "data.pre-upgrade-"
+
+// MajorPlan is what a major upgrade of a twin would do, decided before anything is touched.
+type MajorPlan struct {
+	From, To  int    // data directory major, target major
+	ToVersion string // the server version that will run, e.g. 15.18
+	Writer    string
+	Readers   []string
+	old, next instance.Binaries
+}
+
+// Needed reports whether the data must go through pg_upgrade (the majors differ).
+func (p MajorPlan) Needed() bool { return p.From != p.To }
+
+// InstallHint is the command that installs a major's server with the extension the parameter
+// group preloads (Debian package names; https://apt.postgresql.org has every major).
+func InstallHint(major int) string {
+	return fmt.Sprintf("apt-get install postgresql-%d postgresql-%d-pgaudit", major, major)
+}
+
+// PlanMajorUpgrade reads the twin in stateDir and checks that next's major can be reached:
+// the target major's server installed (with pgaudit when the twin preloads it), the data's own
+// major installed too (pg_upgrade runs both), no downgrade. Nothing is changed.
+func PlanMajorUpgrade(ctx context.Context, stateDir string, next apgstack.Config) (MajorPlan, error) {
+	var p MajorPlan
+	to, err := strconv.Atoi(apgstack.EngineMajor(next.Database.EngineVersion))
+	if err != nil {
+		return p, fmt.Errorf("database.engineVersion %q: %w", next.Database.EngineVersion, err)
+	}
+	p.To = to
+	if !Exists(stateDir) {
+		return p, NoTwin(stateDir)
+	}
+	l := statedir.Layout{Root: stateDir}
+	st, ok, err := supervisor.LoadState(l)
+	if err != nil {
+		return p, err
+	}
+	if !ok || len(st.Instances) == 0 {
+		return p, fmt.Errorf("the twin in %s has no instances recorded yet: start it once with apgstack up", stateDir)
+	}
+	for _, in := range st.Instances {
+		if in.Role == api.RoleWriter {
+			p.Writer = in.Name
+		} else {
+			p.Readers = append(p.Readers, in.Name)
+		}
+	}
+	if p.Writer == "" {
+		return p, fmt.Errorf("the twin in %s records no writer: start it with apgstack up first", stateDir)
+	}
+	w := instance.Instance{Name: p.Writer, Dir: l.InstanceDir(p.Writer)}
+	if p.From, err = w.DataMajor(); err != nil {
+		return p, fmt.Errorf("the writer %s's data directory: %w", p.Writer, err)
+	}
+	if to < p.From {
+		return p, fmt.Errorf("database.engineVersion %s: the twin's data is PostgreSQL %d and pg_upgrade does not go back to an older major: "+
+			"restore a snapshot taken before the upgrade into a new twin instead", next.Database.EngineVersion, p.From)
+	}
+	if p.next, _, err = instance.FindBinaries(ctx, to, true); err != nil {
+		return p, notInstalled(to, "the upgrade needs its server", err)
+	}
+	p.ToVersion = p.next.Version
+	if !p.Needed() {
+		return p, nil
+	}
+	if p.old, _, err = instance.FindBinaries(ctx, p.From, true); err != nil {
+		return p, notInstalled(p.From, "pg_upgrade reads the old data with the old major's programs", err)
+	}
+	if preloads(w.DataDir(), "pgaudit") && !p.next.HasLibrary("pgaudit") {
+		return p, fmt.Errorf("pgaudit is not installed for PostgreSQL %d and the twin preloads it: install it with `%s`, then run the upgrade again; nothing was changed",
+			to, InstallHint(to))
+	}
+	return p, nil
+}
+
+func notInstalled(major int, why string, err error) error {
+	var mismatch *instance.VersionMismatch
+	if errors.As(err, &mismatch) || errors.Is(err, instance.ErrNotInstalled) {
+		return fmt.Errorf("PostgreSQL %d is not installed on this machine (%s): install it with `%s` "+
+			"(from the PostgreSQL project's apt repository, https://apt.postgresql.org; Debian 12 ships only PostgreSQL 15), then run the upgrade again; nothing was changed",
+			major, why, InstallHint(major))
+	}
+	return err
+}
+
+// preloads reports whether the server configuration in dataDir preloads library.
+func preloads(dataDir, library string) bool {
+	for _, l := range strings.Split(preloadLibraries(dataDir), ",") {
+		if strings.TrimSpace(l) == library {
+			return true
+		}
+	}
+	return false
+}
+
+// preloadLibraries is the shared_preload_libraries value of the configuration in dataDir.
+func preloadLibraries(dataDir string) string {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postgresql.conf"))
+	if err != nil {
+		return ""
+	}
+	value := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok && strings.TrimSpace(k) == "shared_preload_libraries" {
+			v, _, _ = strings.Cut(v, "#")
+			value = strings.Trim(strings.TrimSpace(v), "'")
+		}
+	}
+	return value
+}
+
+// MajorUpgrade upgrades a stopped twin's data to a new major.
+type MajorUpgrade struct {
+	StateDir string
+	Config   apgstack.Config // the configuration after the upgrade; its engineVersion names the major
+	// Link makes pg_upgrade hard-link the data files instead of copying them: fast and without
+	// a second copy on disk, but the kept old directory cannot be started once the new one has.
+	Link     bool
+	Progress io.Writer
+	// Plan, when set, is a plan made by PlanMajorUpgrade; else the upgrade makes it (tests run
+	// 15 -> 15 by setting From and To of a plan: pg_upgrade accepts an equal major).
+	Plan *MajorPlan
+}
+
+func (o MajorUpgrade) progress(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+// MajorResult is what an upgrade did.
+type MajorResult struct {
+	From, To int
+	// Kept are the old data directories, kept until DeleteOldData.
+	Kept []string
+}
+
+// UpgradeData runs the upgrade on the stopped twin: pg_upgrade --check, then pg_upgrade of the
+// writer into a new data directory (initdb by the new major), its configuration carried over, the
+// new directory swapped in and the old one kept; the readers' data directories are set aside (kept
+// too), so that the next start recreates them from the upgraded writer by base backup; the backup
+// repository is told of the new cluster (pgbackrest stanza-upgrade).
+func UpgradeData(ctx context.Context, o MajorUpgrade) (MajorResult, error) {
+	if _, err := Running(ctx, o.StateDir); err == nil {
+		return MajorResult{}, fmt.Errorf("the twin in %s is running: stop it first (apgstack upgrade does)", o.StateDir)
+	}
+	var p MajorPlan
+	if o.Plan != nil {
+		p = *o.Plan
+	} else {
+		var err error
+		if p, err = PlanMajorUpgrade(ctx, o.StateDir, o.Config); err != nil {
+			return MajorResult{}, err
+		}
+	}
+	if p.old.BinDir == "" || p.next.BinDir == "" {
+		var err error
+		if p.old, _, err = instance.FindBinaries(ctx, p.From, true); err != nil {
+			return MajorResult{}, notInstalled(p.From, "pg_upgrade reads the old data with it", err)
+		}
+		if p.next, _, err = instance.FindBinaries(ctx, p.To, true); err != nil {
+			return MajorResult{}, notInstalled(p.To, "the upgrade needs its server", err)
+		}
+	}
+	acct, err := runas.Resolve(o.Config.Target.Local.OSUser)
+	if err != nil {
+		return MajorResult{}, err
+	}
+	l := statedir.Layout{Root: o.StateDir}
+	res := MajorResult{From: p.From, To: p.To}
+	wdir := l.InstanceDir(p.Writer)
+	// The new cluster is made in a work directory of its own, by the same initdb as a new twin's.
+	work := &instance.Instance{Name: p.Writer + "-upgrade", Dir: filepath.Join(wdir, "upgrade"), Bin: p.next, Acct: acct}
+	if err := os.RemoveAll(work.Dir); err != nil {
+		return res, fmt.Errorf("remove the leftover %s: %w", work.Dir, err)
+	}
+	if err := work.Prepare(); err != nil {
+		return res, err
+	}
+	o.progress("creating the new PostgreSQL %d data directory for the writer %s (initdb)", p.To, p.Writer)
+	if err := work.InitDB(ctx); err != nil {
+		return res, err
+	}
+	oldData := l.DataDir(p.Writer)
+	for _, check := range []bool{true, false} {
+		if check {
+			o.progress("checking the clusters (pg_upgrade --check)")
+		} else {
+			o.progress("upgrading the writer %s's data from PostgreSQL %d to %d (pg_upgrade, %s)", p.Writer, p.From, p.To, map[bool]string{true: "hard-linking the files", false: "copying the files"}[o.Link])
+		}
+		if err := pgUpgrade(ctx, acct, p, oldData, work, o.Link, check); err != nil {
+			return res, fmt.Errorf("%w; nothing was changed: the twin's data is as it was (apgstack up starts it)", err)
+		}
+	}
+	// The configuration the supervisor wrote and the settings made with ALTER SYSTEM go along;
+	// the supervisor renders postgresql.conf, pg_hba.conf and pg_ident.conf again at start.
+	for _, name := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf"} {
+		data, err := os.ReadFile(filepath.Join(oldData, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return res, fmt.Errorf("carry %s over: %w", name, err)
+		}
+		if err := work.WriteFile(name, data); err != nil {
+			return res, fmt.Errorf("carry %s over: %w", name, err)
+		}
+	}
+	kept, err := setAside(wdir, p.From)
+	if err != nil {
+		return res, err
+	}
+	res.Kept = append(res.Kept, kept)
+	if err := os.Rename(work.DataDir(), oldData); err != nil {
+		return res, fmt.Errorf("move the upgraded data directory into place (the old one is %s): %w", kept, err)
+	}
+	if err := atomicfile.SyncDir(wdir); err != nil {
+		return res, err
+	}
+	_ = os.RemoveAll(work.Dir)
+	for _, r := range p.Readers {
+		if _, err := os.Stat(l.DataDir(r)); err != nil {
+			continue
+		}
+		kept, err := setAside(l.InstanceDir(r), p.From)
+		if err != nil {
+			return res, err
+		}
+		res.Kept = append(res.Kept, kept)
+		o.progress("the reader %s is recreated from the upgraded writer by base backup at the next start (its old data: %s)", r, kept)
+	}
+	if _, err := os.Stat(l.BackupDir()); err == nil {
+		repo, _, err := supervisor.OpenRepo(o.Config, o.StateDir)
+		if err != nil {
+			return res, err
+		}
+		// A stanza not created yet (no backup taken so far) is created by the next start.
+		if _, err := os.Stat(filepath.Join(repo.RepoPath(), "archive", repo.Config().Stanza, "archive.info")); err == nil {
+			o.progress("telling the backup repository of the upgraded cluster (pgbackrest stanza-upgrade)")
+			if err := repo.StanzaUpgrade(ctx); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// setAside renames an instance's data directory to data.pre-upgrade-<major> (with a time
+// stamp when one is already there) and returns the new path.
+func setAside(instanceDir string, major int) (string, error) {
+	kept := filepath.Join(instanceDir, oldDataPrefix+strconv.Itoa(major))
+	if _, err := os.Stat(kept); err == nil {
+		kept += "-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if err := os.Rename(filepath.Join(instanceDir, "data"), kept); err != nil {
+		return "", fmt.Errorf("keep the old data directory as %s: %w", kept, err)
+	}
+	return kept, nil
+}
+
+// pgUpgrade runs pg_upgrade as the server account in the work instance's directory (where it
+// writes its logs), on ports free now, with archiving off on both servers while it runs (the new
+// cluster is not the repository's until stanza-upgrade) and the old preload libraries loaded into
+// the new cluster (pgaudit refuses to load otherwise).
+func pgUpgrade(ctx context.Context, acct *runas.Account, p MajorPlan, oldData string, work *instance.Instance, link, check bool) error {
+	oldPort, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	newPort, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	newOpts := "-c archive_mode=off -c synchronous_standby_names=''"
+	if libs := preloadLibraries(oldData); libs != "" {
+		newOpts += " -c shared_preload_libraries='" + libs + "'"
+	}
+	args := []string{"-b", p.old.BinDir, "-B", p.next.BinDir, "-d", oldData, "-D", work.DataDir(),
+		"-U", postgres.Superuser, "-s", work.Dir, "-p", strconv.Itoa(oldPort), "-P", strconv.Itoa(newPort),
+		"-o", "-c archive_mode=off -c synchronous_standby_names=''", "-O", newOpts}
+	switch {
+	case check:
+		args = append(args, "--check")
+	case link:
+		args = append(args, "--link")
+	} // else copy, pg_upgrade's default (--copy is spelled out only from PostgreSQL 16)
+	cmd := acct.Command(ctx, p.next.Path("pg_upgrade"), args...)
+	cmd.Dir = work.Dir
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pg_upgrade: %w: %s (its logs: %s)", err, lastLines(out.String(), 15), filepath.Join(work.DataDir(), "pg_upgrade_output.d"))
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port for pg_upgrade: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// OldData lists the data directories a major upgrade kept in the twin of stateDir.
+func OldData(stateDir string) ([]string, error) {
+	return filepath.Glob(filepath.Join(statedir.Layout{Root: stateDir}.InstancesDir(), "*", oldDataPrefix+"*"))
+}
+
+// DeleteOldData deletes the data directories a major upgrade kept, once the user has confirmed
+// that the upgraded twin serves; it returns what it deleted.
+func DeleteOldData(stateDir string) ([]string, error) {
+	old, err := OldData(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range old {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("delete the old data directory %s: %w", d, err)
+		}
+	}
+	return old, nil
+}

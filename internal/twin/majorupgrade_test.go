@@ -1,0 +1,135 @@
+package twin
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apgstack/apgstack/internal/twin/instance"
+	"github.com/apgstack/apgstack/internal/twin/statedir"
+)
+
+// systemID is the cluster's identity in pg_control: pg_upgrade makes a new cluster, with a new one.
+func systemID(t *testing.T, bin instance.Binaries, dataDir string) string {
+	t.Helper()
+	out, err := exec.Command(bin.Path("pg_controldata"), "-D", dataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_controldata %s: %v\n%s", dataDir, err, out)
+	}
+	m := regexp.MustCompile(`Database system identifier:\s+(\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("pg_controldata %s: no system identifier\n%s", dataDir, out)
+	}
+	return string(m[1])
+}
+
+// TestMajorUpgradeMachinery runs the local major upgrade on a real pre-prod twin (writer and
+// streaming reader) with the only installed major, 15 -> 15 (pg_upgrade accepts an equal major),
+// so that every step is real: the twin stopped, pg_upgrade --check and the copying pg_upgrade into a new data
+// directory, the configuration carried over, the old data directories kept, the start of the
+// upgraded cluster with the reader recreated from it by base backup, the rows on both endpoints,
+// a backup into the same repository (stanza-upgrade), and the old directories deleted on demand.
+func TestMajorUpgradeMachinery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	ctx := context.Background()
+	bin15, _, err := instance.FindBinaries(ctx, 15, true)
+	if err != nil {
+		t.Skip(err)
+	}
+	work, bin := buildBinary(t)
+	sets := []string{"--set", "database.port=" + strconv.Itoa(freePort(t)), "--set", "target.local.readerPort=" + strconv.Itoa(freePort(t)),
+		"--set", "environment.stage=pre-prod", "--set", "database.engineVersion=15.15"}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String()
+	}
+	stateDir := filepath.Join(work, ".apgstack")
+	t.Cleanup(func() {
+		cmd := exec.Command(bin, "down", "--skip-final-snapshot")
+		cmd.Dir = work
+		_ = cmd.Run()
+	})
+	run("up")
+	run("psql", "--", "-Atc", "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
+	run("backup") // the stanza exists: the upgrade must tell it of the new cluster
+	run("down", "--skip-final-snapshot")
+
+	rec, ok, err := Recorded(stateDir)
+	if err != nil || !ok {
+		t.Fatalf("recorded configuration: %v %v", ok, err)
+	}
+	plan, err := PlanMajorUpgrade(ctx, stateDir, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.From != 15 || plan.To != 15 || plan.Needed() || plan.Writer != "instance1" || len(plan.Readers) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	l := statedir.Layout{Root: stateDir}
+	before := systemID(t, bin15, l.DataDir(plan.Writer))
+	var progress bytes.Buffer
+	res, err := UpgradeData(ctx, MajorUpgrade{StateDir: stateDir, Config: rec, Plan: &plan, Progress: &progress})
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, progress.String())
+	}
+	for _, want := range []string{"pg_upgrade --check", "copying the files", "base backup", "stanza-upgrade"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress does not mention %q:\n%s", want, progress.String())
+		}
+	}
+	if len(res.Kept) != 2 {
+		t.Fatalf("kept %v, want the writer's and the reader's old data directories", res.Kept)
+	}
+	if got := systemID(t, bin15, res.Kept[0]); got != before {
+		t.Errorf("the kept writer directory is not the old cluster: system id %s, was %s", got, before)
+	}
+	if after := systemID(t, bin15, l.DataDir(plan.Writer)); after == before {
+		t.Errorf("the writer's data directory is still the old cluster (system id %s)", after)
+	}
+	for _, name := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf"} {
+		old, err1 := os.ReadFile(filepath.Join(res.Kept[0], name))
+		carried, err2 := os.ReadFile(filepath.Join(l.DataDir(plan.Writer), name))
+		if err1 != nil || err2 != nil || !bytes.Equal(old, carried) {
+			t.Errorf("%s not carried over to the new data directory: %v %v", name, err1, err2)
+		}
+	}
+	if _, err := os.Stat(l.DataDir(plan.Readers[0])); !os.IsNotExist(err) {
+		t.Errorf("the reader's old data directory is still in place: %v", err)
+	}
+
+	run("up")
+	if got := strings.TrimSpace(run("psql", "--", "-Atc", "SELECT count(*) FROM kept")); got != "1000" {
+		t.Errorf("writer after the upgrade: %q rows, want 1000", got)
+	}
+	if got := strings.TrimSpace(run("psql", "--reader", "--", "-Atc", "SELECT count(*) FROM kept")); got != "1000" {
+		t.Errorf("reader after the upgrade: %q rows, want 1000", got)
+	}
+	if out := run("status"); !strings.Contains(out, "instance2  reader  running") {
+		t.Errorf("the reader does not run after the upgrade:\n%s", out)
+	}
+	run("backup") // the repository took the new cluster (stanza-upgrade)
+
+	deleted, err := DeleteOldData(stateDir)
+	if err != nil || len(deleted) != 2 {
+		t.Fatalf("delete old data: %v %v", deleted, err)
+	}
+	if left, _ := OldData(stateDir); len(left) != 0 {
+		t.Errorf("old data directories left: %v", left)
+	}
+}
