@@ -10,13 +10,12 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/aws/deploy"
-	"github.com/apgstack/apgstack/internal/twin"
 )
 
 func newUpgradeCmd(a *App) *cobra.Command {
 	var lf localFlags
 	var to string
-	var deleteOld bool
+	var deleteOld, link bool
 	var confirmTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "upgrade --engine-version X",
@@ -31,8 +30,13 @@ outage reported, and the old cluster deleted with a final snapshot when --delete
 Set database.engineVersion to the new version in apgstack.yaml afterwards so the stack agrees.
 
 On the local target a minor version is an update of the twin (its instances restart, as
-` + "`apgstack up --set database.engineVersion=X`" + ` does); a major version needs pg_upgrade, which is
-refused for now: restore into a new twin of the new major instead.`,
+` + "`apgstack up --set database.engineVersion=X`" + ` does). A major version goes through pg_upgrade with
+the twin stopped: the new major's server must be installed (else the upgrade is refused before
+anything is touched, with the apt-get command to run); the writer's data is upgraded into a new
+data directory (copied, or hard-linked with --link), its configuration carried over, the readers
+are recreated from the upgraded writer by base backup, and the twin starts on the new major. The
+old data directories are kept until --delete-old is given (with the upgrade, or in a later run
+with the same --engine-version once the upgraded twin is checked).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
@@ -55,10 +59,7 @@ refused for now: restore into a new twin of the new major instead.`,
 				if err != nil {
 					return err
 				}
-				if !twin.Exists(t.dir) {
-					return twin.NoTwin(t.dir)
-				}
-				return t.Up(cmd.Context(), UpOptions{DryRun: flagBool(cmd, "dry-run")})
+				return t.upgradeLocal(cmd.Context(), localUpgradeOptions{to: to, link: link, deleteOld: deleteOld, dryRun: flagBool(cmd, "dry-run")})
 			}
 			ctx := cmd.Context()
 			d, _, err := awsDeployer(ctx, cmd, a, next)
@@ -99,7 +100,8 @@ refused for now: restore into a new twin of the new major instead.`,
 	lf.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&to, "engine-version", "", "the Aurora PostgreSQL version to upgrade to")
-	f.BoolVar(&deleteOld, "delete-old", false, "target aws: delete the old (blue) cluster after the switchover, with a final snapshot")
+	f.BoolVar(&deleteOld, "delete-old", false, "target aws: delete the old (blue) cluster after the switchover, with a final snapshot; local: delete the old data directories a major upgrade kept")
+	f.BoolVar(&link, "link", false, "local major upgrade: pg_upgrade --link (hard links instead of a copy; the old data directory cannot be started afterwards)")
 	f.DurationVar(&confirmTimeout, "confirm-timeout", 15*time.Minute, "target aws: how long to wait for the go-ahead to switch over")
 	f.Bool("dry-run", false, "local: print the plan and change nothing")
 	addAWSFlags(cmd)

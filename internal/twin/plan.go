@@ -106,7 +106,7 @@ func classify(c apgstack.Change, old, next apgstack.Config) Step {
 	case c.Path == "database.snapshotName":
 		s.Effect, s.Why = Refused, "a snapshot is restored only when a twin is created: down --delete, then up (the final snapshot keeps the data)"
 	case c.Path == "database.engineVersion" && apgstack.EngineMajor(c.Old) != apgstack.EngineMajor(c.New):
-		s.Effect, s.Why = Refused, "a major version upgrade needs pg_upgrade, which `up` does not run: restore into a new twin of the new major"
+		s.Effect, s.Why = Refused, "a major version upgrade needs pg_upgrade, which `up` does not run: apgstack upgrade --engine-version "+c.New+" runs it (the twin stops meanwhile)"
 	case c.Path == "target.local.osUser":
 		s.Effect, s.Why = Refused, "the data directories belong to "+c.Old+": down --delete and up to run under another account"
 	case c.Path == "database.pgauditLog":
