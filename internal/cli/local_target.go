@@ -76,6 +76,9 @@ func (t *localTarget) Up(ctx context.Context, o UpOptions) error {
 		fmt.Fprintln(a.Stderr, "note:", note)
 	}
 	printAdvice(a, cfg)
+	if twin.PendingMajorUpgrade(dir) {
+		fmt.Fprintln(a.Stderr, "note: a major upgrade of this twin was interrupted: `apgstack upgrade --engine-version X` finishes it")
+	}
 	for _, n := range cfg.TwinNotes() {
 		fmt.Fprintln(a.Stderr, "note:", n)
 	}

@@ -36,6 +36,9 @@ func (t *localTarget) upgradeLocal(ctx context.Context, o localUpgradeOptions) e
 	if err := target.Validate(); err != nil {
 		return Exit(ExitUsage, err)
 	}
+	if twin.PendingMajorUpgrade(t.dir) {
+		return t.resumeMajor(ctx, target, o)
+	}
 	plan, err := twin.PlanMajorUpgrade(ctx, t.dir, target)
 	if err != nil {
 		return Exit(ExitUsage, err)
@@ -92,6 +95,33 @@ func (t *localTarget) upgradeMajor(ctx context.Context, target apgstack.Config, 
 			strings.Join(res.Kept, ", "), o.to)
 	}
 	fmt.Fprintf(a.Stderr, "set database.engineVersion: %s in apgstack.yaml so that the configuration agrees\n", o.to)
+	return printUp(a, st, t.json, false)
+}
+
+// resumeMajor finishes a major upgrade a crash interrupted once its upgraded cluster was
+// complete (or discards a stale one and upgrades again), then starts the twin.
+func (t *localTarget) resumeMajor(ctx context.Context, target apgstack.Config, o localUpgradeOptions) error {
+	a, dir := t.a, t.dir
+	fmt.Fprintf(a.Stderr, "a major upgrade of the twin in %s was interrupted: finishing it\n", dir)
+	if o.dryRun {
+		fmt.Fprintln(a.Stderr, "dry run: nothing was changed")
+		return nil
+	}
+	if err := a.Confirm(fmt.Sprintf("stop the twin in %s and finish its upgrade?", dir)); err != nil {
+		return err
+	}
+	if _, err := twin.Down(ctx, dir); err != nil {
+		return err
+	}
+	res, err := twin.UpgradeData(ctx, twin.MajorUpgrade{StateDir: dir, Config: target, Link: o.link, Progress: a.Stderr})
+	if err != nil {
+		return err
+	}
+	st, err := twin.Up(ctx, twin.Options{Config: target, StateDir: dir, Progress: a.Stderr, Log: a.Log, Verbose: a.Verbose})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "the twin in %s runs PostgreSQL %s; old data directories kept: %s\n", dir, st.ServerVersion, orNone(res.Kept))
 	return printUp(a, st, t.json, false)
 }
 

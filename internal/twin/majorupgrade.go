@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
-	"github.com/apgstack/apgstack/internal/atomicfile"
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
@@ -157,6 +156,9 @@ type MajorUpgrade struct {
 	// Plan, when set, is a plan made by PlanMajorUpgrade; else the upgrade makes it (tests run
 	// 15 -> 15 by setting From and To of a plan: pg_upgrade accepts an equal major).
 	Plan *MajorPlan
+	// stopAfter, in tests, ends the upgrade right after the named step as a crash would (nothing
+	// cleaned up): "upgraded", "readers" or "exchange".
+	stopAfter string
 }
 
 func (o MajorUpgrade) progress(format string, args ...any) {
@@ -170,128 +172,6 @@ type MajorResult struct {
 	From, To int
 	// Kept are the old data directories, kept until DeleteOldData.
 	Kept []string
-}
-
-// UpgradeData runs the upgrade on the stopped twin: pg_upgrade --check, then pg_upgrade of the
-// writer into a new data directory (initdb by the new major), its configuration carried over, the
-// new directory swapped in and the old one kept; the readers' data directories are set aside (kept
-// too), so that the next start recreates them from the upgraded writer by base backup; the backup
-// repository is told of the new cluster (pgbackrest stanza-upgrade).
-func UpgradeData(ctx context.Context, o MajorUpgrade) (MajorResult, error) {
-	if _, err := Running(ctx, o.StateDir); err == nil {
-		return MajorResult{}, fmt.Errorf("the twin in %s is running: stop it first (apgstack upgrade does)", o.StateDir)
-	}
-	var p MajorPlan
-	if o.Plan != nil {
-		p = *o.Plan
-	} else {
-		var err error
-		if p, err = PlanMajorUpgrade(ctx, o.StateDir, o.Config); err != nil {
-			return MajorResult{}, err
-		}
-	}
-	if p.old.BinDir == "" || p.next.BinDir == "" {
-		var err error
-		if p.old, _, err = instance.FindBinaries(ctx, p.From, true); err != nil {
-			return MajorResult{}, notInstalled(p.From, "pg_upgrade reads the old data with it", err)
-		}
-		if p.next, _, err = instance.FindBinaries(ctx, p.To, true); err != nil {
-			return MajorResult{}, notInstalled(p.To, "the upgrade needs its server", err)
-		}
-	}
-	acct, err := runas.Resolve(o.Config.Target.Local.OSUser)
-	if err != nil {
-		return MajorResult{}, err
-	}
-	l := statedir.Layout{Root: o.StateDir}
-	res := MajorResult{From: p.From, To: p.To}
-	wdir := l.InstanceDir(p.Writer)
-	// The new cluster is made in a work directory of its own, by the same initdb as a new twin's.
-	work := &instance.Instance{Name: p.Writer + "-upgrade", Dir: filepath.Join(wdir, "upgrade"), Bin: p.next, Acct: acct}
-	if err := os.RemoveAll(work.Dir); err != nil {
-		return res, fmt.Errorf("remove the leftover %s: %w", work.Dir, err)
-	}
-	if err := work.Prepare(); err != nil {
-		return res, err
-	}
-	o.progress("creating the new PostgreSQL %d data directory for the writer %s (initdb)", p.To, p.Writer)
-	if err := work.InitDB(ctx); err != nil {
-		return res, err
-	}
-	oldData := l.DataDir(p.Writer)
-	for _, check := range []bool{true, false} {
-		if check {
-			o.progress("checking the clusters (pg_upgrade --check)")
-		} else {
-			o.progress("upgrading the writer %s's data from PostgreSQL %d to %d (pg_upgrade, %s)", p.Writer, p.From, p.To, map[bool]string{true: "hard-linking the files", false: "copying the files"}[o.Link])
-		}
-		if err := pgUpgrade(ctx, acct, p, oldData, work, o.Link, check); err != nil {
-			return res, fmt.Errorf("%w; nothing was changed: the twin's data is as it was (apgstack up starts it)", err)
-		}
-	}
-	// The configuration the supervisor wrote and the settings made with ALTER SYSTEM go along;
-	// the supervisor renders postgresql.conf, pg_hba.conf and pg_ident.conf again at start.
-	for _, name := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf"} {
-		data, err := os.ReadFile(filepath.Join(oldData, name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		} else if err != nil {
-			return res, fmt.Errorf("carry %s over: %w", name, err)
-		}
-		if err := work.WriteFile(name, data); err != nil {
-			return res, fmt.Errorf("carry %s over: %w", name, err)
-		}
-	}
-	kept, err := setAside(wdir, p.From)
-	if err != nil {
-		return res, err
-	}
-	res.Kept = append(res.Kept, kept)
-	if err := os.Rename(work.DataDir(), oldData); err != nil {
-		return res, fmt.Errorf("move the upgraded data directory into place (the old one is %s): %w", kept, err)
-	}
-	if err := atomicfile.SyncDir(wdir); err != nil {
-		return res, err
-	}
-	_ = os.RemoveAll(work.Dir)
-	for _, r := range p.Readers {
-		if _, err := os.Stat(l.DataDir(r)); err != nil {
-			continue
-		}
-		kept, err := setAside(l.InstanceDir(r), p.From)
-		if err != nil {
-			return res, err
-		}
-		res.Kept = append(res.Kept, kept)
-		o.progress("the reader %s is recreated from the upgraded writer by base backup at the next start (its old data: %s)", r, kept)
-	}
-	if _, err := os.Stat(l.BackupDir()); err == nil {
-		repo, _, err := supervisor.OpenRepo(o.Config, o.StateDir)
-		if err != nil {
-			return res, err
-		}
-		// A stanza not created yet (no backup taken so far) is created by the next start.
-		if _, err := os.Stat(filepath.Join(repo.RepoPath(), "archive", repo.Config().Stanza, "archive.info")); err == nil {
-			o.progress("telling the backup repository of the upgraded cluster (pgbackrest stanza-upgrade)")
-			if err := repo.StanzaUpgrade(ctx); err != nil {
-				return res, err
-			}
-		}
-	}
-	return res, nil
-}
-
-// setAside renames an instance's data directory to data.pre-upgrade-<major> (with a time
-// stamp when one is already there) and returns the new path.
-func setAside(instanceDir string, major int) (string, error) {
-	kept := filepath.Join(instanceDir, oldDataPrefix+strconv.Itoa(major))
-	if _, err := os.Stat(kept); err == nil {
-		kept += "-" + time.Now().UTC().Format("20060102T150405Z")
-	}
-	if err := os.Rename(filepath.Join(instanceDir, "data"), kept); err != nil {
-		return "", fmt.Errorf("keep the old data directory as %s: %w", kept, err)
-	}
-	return kept, nil
 }
 
 // pgUpgrade runs pg_upgrade as the server account in the work instance's directory (where it

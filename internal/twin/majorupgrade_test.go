@@ -16,7 +16,7 @@ import (
 )
 
 // systemID is the cluster's identity in pg_control: pg_upgrade makes a new cluster, with a new one.
-func systemID(t *testing.T, bin instance.Binaries, dataDir string) string {
+func controlSystemID(t *testing.T, bin instance.Binaries, dataDir string) string {
 	t.Helper()
 	out, err := exec.Command(bin.Path("pg_controldata"), "-D", dataDir).CombinedOutput()
 	if err != nil {
@@ -82,7 +82,7 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 		t.Fatalf("plan %+v", plan)
 	}
 	l := statedir.Layout{Root: stateDir}
-	before := systemID(t, bin15, l.DataDir(plan.Writer))
+	before := controlSystemID(t, bin15, l.DataDir(plan.Writer))
 	var progress bytes.Buffer
 	res, err := UpgradeData(ctx, MajorUpgrade{StateDir: stateDir, Config: rec, Plan: &plan, Progress: &progress})
 	if err != nil {
@@ -96,10 +96,10 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 	if len(res.Kept) != 2 {
 		t.Fatalf("kept %v, want the writer's and the reader's old data directories", res.Kept)
 	}
-	if got := systemID(t, bin15, res.Kept[0]); got != before {
+	if got := controlSystemID(t, bin15, res.Kept[0]); got != before {
 		t.Errorf("the kept writer directory is not the old cluster: system id %s, was %s", got, before)
 	}
-	if after := systemID(t, bin15, l.DataDir(plan.Writer)); after == before {
+	if after := controlSystemID(t, bin15, l.DataDir(plan.Writer)); after == before {
 		t.Errorf("the writer's data directory is still the old cluster (system id %s)", after)
 	}
 	for _, name := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf"} {
@@ -132,4 +132,125 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 	if left, _ := OldData(stateDir); len(left) != 0 {
 		t.Errorf("old data directories left: %v", left)
 	}
+}
+
+// TestMajorUpgradeSurvivesACrash interrupts the local major upgrade (15 -> 15) as a crash would,
+// at the two places that matter, on a real pre-prod twin: once the upgraded cluster is complete
+// and the readers set aside, but before the exchange (the twin then starts on its old cluster and
+// takes writes, so the upgraded copy is stale and must be made again, not used), and right after
+// the exchange (the upgrade is finished, not redone). No row is lost on either endpoint, and
+// backups go on.
+func TestMajorUpgradeSurvivesACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	ctx := context.Background()
+	bin15, _, err := instance.FindBinaries(ctx, 15, true)
+	if err != nil {
+		t.Skip(err)
+	}
+	work, bin := buildBinary(t)
+	sets := []string{"--set", "database.port=" + strconv.Itoa(freePort(t)), "--set", "target.local.readerPort=" + strconv.Itoa(freePort(t)),
+		"--set", "environment.stage=pre-prod", "--set", "database.engineVersion=15.15"}
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	count := func(endpoint ...string) string {
+		t.Helper()
+		out, _ := run(append(append([]string{"psql"}, endpoint...), "--", "-Atc", "SELECT count(*) FROM kept")...)
+		return strings.TrimSpace(out)
+	}
+	stateDir := filepath.Join(work, ".apgstack")
+	t.Cleanup(func() {
+		cmd := exec.Command(bin, "down", "--skip-final-snapshot")
+		cmd.Dir = work
+		_ = cmd.Run()
+	})
+	run("up")
+	run("psql", "--", "-Atc", "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
+	run("backup")
+	run("down", "--skip-final-snapshot")
+	rec, _, err := Recorded(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanMajorUpgrade(ctx, stateDir, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := statedir.Layout{Root: stateDir}
+	oldID := controlSystemID(t, bin15, l.DataDir(plan.Writer))
+	upgrade := func(stopAfter string) (MajorResult, string, error) {
+		var progress bytes.Buffer
+		res, err := UpgradeData(ctx, MajorUpgrade{StateDir: stateDir, Config: rec, Plan: &plan, Progress: &progress, stopAfter: stopAfter})
+		return res, progress.String(), err
+	}
+
+	// Crash 1: before the exchange. The twin starts on its old cluster and takes writes.
+	if _, progress, err := upgrade("readers"); err != errStopped {
+		t.Fatalf("first upgrade: %v, want the test crash\n%s", err, progress)
+	}
+	if !PendingMajorUpgrade(stateDir) {
+		t.Fatal("the interrupted upgrade is not pending")
+	}
+	if id := controlSystemID(t, bin15, l.DataDir(plan.Writer)); id != oldID {
+		t.Fatalf("the writer's data changed before the exchange: system id %s, was %s", id, oldID)
+	}
+	_, stderr := run("up")
+	if !strings.Contains(stderr, "major upgrade of this twin was interrupted") {
+		t.Errorf("up does not say that an upgrade was interrupted:\n%s", stderr)
+	}
+	run("psql", "--", "-Atc", "INSERT INTO kept SELECT g FROM generate_series(1001, 1500) g")
+	if got := count("--reader"); got != "1500" {
+		t.Errorf("reader rebuilt on the old cluster: %s rows, want 1500", got)
+	}
+	run("down", "--skip-final-snapshot")
+
+	// Crash 2: right after the exchange of a new attempt, which must not use the stale copy.
+	_, progress, err := upgrade("exchange")
+	if err != errStopped {
+		t.Fatalf("second upgrade: %v, want the test crash\n%s", err, progress)
+	}
+	if !strings.Contains(progress, "discarding an interrupted upgrade's copy") || !strings.Contains(progress, "pg_upgrade --check") {
+		t.Errorf("the stale upgraded copy was not discarded and made again:\n%s", progress)
+	}
+	newID := controlSystemID(t, bin15, l.DataDir(plan.Writer))
+	if newID == oldID {
+		t.Fatal("the exchange did not put the upgraded cluster in place")
+	}
+
+	// Finishing: the resumed upgrade keeps the old cluster and leaves nothing half done.
+	res, progress, err := upgrade("")
+	if err != nil {
+		t.Fatalf("finishing: %v\n%s", err, progress)
+	}
+	if !strings.Contains(progress, "finishing the upgrade a crash interrupted") || strings.Contains(progress, "pg_upgrade --check") {
+		t.Errorf("the upgrade was not finished but redone:\n%s", progress)
+	}
+	if PendingMajorUpgrade(stateDir) {
+		t.Error("the upgrade is still pending after it was finished")
+	}
+	if len(res.Kept) == 0 || controlSystemID(t, bin15, res.Kept[0]) != oldID {
+		t.Errorf("the old cluster is not kept: %v", res.Kept)
+	}
+	if id := controlSystemID(t, bin15, l.DataDir(plan.Writer)); id != newID {
+		t.Errorf("finishing changed the writer's data again: %s, want %s", id, newID)
+	}
+	run("up")
+	if got := count(); got != "1500" {
+		t.Errorf("writer after the upgrade: %s rows, want 1500", got)
+	}
+	if got := count("--reader"); got != "1500" {
+		t.Errorf("reader after the upgrade: %s rows, want 1500", got)
+	}
+	run("backup")
 }
