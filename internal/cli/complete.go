@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,9 +23,48 @@ func completeFixed(cmd *cobra.Command, flag string, values []string) {
 }
 
 // registerGlobalCompletions completes the persistent flags of the root command.
-func registerGlobalCompletions(root *cobra.Command) {
+func (a *App) registerGlobalCompletions(root *cobra.Command) {
 	completeFixed(root, "target", apgstack.TargetKinds)
 	completeFixed(root, "output", outputFormats)
+	_ = root.RegisterFlagCompletionFunc("set", a.completeSet)
+}
+
+// completeSet completes --set: a field path with its "=", then, for the fields whose values are
+// a known list (the target kind, the stage, the engine version, a snapshot to create the twin
+// from), the values.
+func (a *App) completeSet(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	path, _, hasValue := strings.Cut(toComplete, "=")
+	if !hasValue {
+		var out []string
+		for _, p := range apgstack.FieldPaths() {
+			if strings.HasPrefix(p, toComplete) {
+				out = append(out, p+"=")
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	}
+	var values []string
+	switch path {
+	case "target.kind":
+		values = apgstack.TargetKinds
+	case "environment.stage":
+		values = bestpractice.StageNames
+	case "database.engineVersion":
+		values = bestpractice.EngineVersions()
+	case "database.snapshotName":
+		names, _ := a.snapshotNames(cmd, nil, "")
+		for _, n := range names {
+			name, _, _ := strings.Cut(n, "\t")
+			values = append(values, name)
+		}
+	}
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if strings.HasPrefix(path+"="+v, toComplete) {
+			out = append(out, path+"="+v)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeStages completes a --stage flag with the best-practice stages.

@@ -46,6 +46,9 @@ func TestBinaryCompletesFlagValues(t *testing.T) {
 		{[]string{"env", "--role", ""}, bestpractice.RotationRoles},
 		{[]string{"restore", "--to-time", ""}, []string{"latest"}}, // no twin yet
 		{[]string{"snapshot", "delete", ""}, nil},
+		{[]string{"up", "--set", "database.po"}, []string{"database.port="}},
+		{[]string{"up", "--set", "environment.stage="}, []string{"environment.stage=dev", "environment.stage=test", "environment.stage=pre-prod", "environment.stage=prod"}},
+		{[]string{"up", "--set", "target.kind=a"}, []string{"target.kind=aws"}},
 	} {
 		if got := c.completions(tc.args...); !slices.Equal(got, tc.want) {
 			t.Errorf("__complete %s: %q, want %q", strings.Join(tc.args, " "), got, tc.want)
@@ -74,6 +77,9 @@ func TestBinaryCompletesFlagValues(t *testing.T) {
 		}
 		if got := c.completions("snapshot", "delete", ""); !slices.Equal(got, []string{"before-change"}) {
 			t.Errorf("%s: snapshot delete offers %q, want before-change", when, got)
+		}
+		if got := c.completions("up", "--set", "database.snapshotName="); !slices.Equal(got, []string{"database.snapshotName=before-change"}) {
+			t.Errorf("%s: --set database.snapshotName= offers %q, want the snapshot before-change", when, got)
 		}
 		got := c.completions("restore", "--to-time", "")
 		if len(got) != 2 || got[0] != "latest" {

@@ -114,7 +114,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 	} {
 		root.AddCommand(fn(a))
 	}
-	registerGlobalCompletions(root)
+	a.registerGlobalCompletions(root)
 	return root
 }
 
