@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
 // TestBinaryEngineVersionNoticeOnce drives the built binary with database.engineVersion on a
@@ -20,6 +23,7 @@ func TestBinaryEngineVersionNoticeOnce(t *testing.T) {
 	}
 	c := buildCLI(t)
 	const notice = "the nearest installed major"
+	c.sets = append(c.sets, "--set", "database.engineVersion=17.6")
 	c.ok("init")
 	data, err := os.ReadFile(filepath.Join(c.work, "apgstack.yaml"))
 	if err != nil {
@@ -67,6 +71,19 @@ func TestBinaryEngineVersionNoticeOnce(t *testing.T) {
 		t.Fatalf("up --foreground did not reach ready:\n%s", out.String())
 	}
 	count("up --foreground", out.String())
+
+	// A minor upgrade within the configured major stays an update of the twin on the nearest
+	// installed major (no pg_upgrade, whose target major is not installed).
+	_, stderr = c.ok("upgrade", "--engine-version", "17.7", "--yes")
+	count("upgrade to 17.7", stderr)
+	stdout, _ = c.ok("status", "-o", "json")
+	var st api.Status
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != api.PhaseReady || st.EngineVersion != "17.7" || !strings.HasPrefix(st.ServerVersion, "15.") {
+		t.Errorf("after the minor upgrade: %s, engine %s on PostgreSQL %s; want ready, 17.7 on 15", st.Phase, st.EngineVersion, st.ServerVersion)
+	}
 }
 
 // TestBinaryMissingOSUserNamed: up with a target.local.osUser that does not exist names that

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,7 +41,12 @@ func (t *localTarget) upgradeLocal(ctx context.Context, o localUpgradeOptions) e
 		return t.resumeMajor(ctx, target, o)
 	}
 	plan, err := twin.PlanMajorUpgrade(ctx, t.dir, target)
-	if err != nil {
+	switch {
+	case errors.Is(err, twin.ErrMajorNotInstalled) && apgstack.EngineMajor(rec.Database.EngineVersion) == apgstack.EngineMajor(o.to):
+		// A minor version of the major the twin is configured with, which runs on the nearest
+		// installed major: an update of the twin, as before.
+		return t.Up(ctx, UpOptions{DryRun: o.dryRun})
+	case err != nil:
 		return Exit(ExitUsage, err)
 	}
 	if plan.Needed() {

@@ -107,12 +107,15 @@ func PlanMajorUpgrade(ctx context.Context, stateDir string, next apgstack.Config
 	return p, nil
 }
 
+// ErrMajorNotInstalled is returned by PlanMajorUpgrade when a major it needs has no server here.
+var ErrMajorNotInstalled = errors.New("not installed on this machine")
+
 func notInstalled(major int, why string, err error) error {
 	var mismatch *instance.VersionMismatch
 	if errors.As(err, &mismatch) || errors.Is(err, instance.ErrNotInstalled) {
-		return fmt.Errorf("PostgreSQL %d is not installed on this machine (%s): install it with `%s` "+
+		return fmt.Errorf("PostgreSQL %d is %w (%s): install it with `%s` "+
 			"(from the PostgreSQL project's apt repository, https://apt.postgresql.org; Debian 12 ships only PostgreSQL 15), then run the upgrade again; nothing was changed",
-			major, why, InstallHint(major))
+			major, ErrMajorNotInstalled, why, InstallHint(major))
 	}
 	return err
 }
