@@ -34,7 +34,8 @@ func controlSystemID(t *testing.T, bin instance.Binaries, dataDir string) string
 // so that every step is real: the twin stopped, pg_upgrade --check and the copying pg_upgrade into a new data
 // directory, the configuration carried over, the old data directories kept, the start of the
 // upgraded cluster with the reader recreated from it by base backup, the rows on both endpoints,
-// a backup into the same repository (stanza-upgrade), and the old directories deleted on demand.
+// a backup into the same repository (stanza-upgrade), the old directories deleted on demand, and
+// a second upgrade with --link (hard links; the kept old cluster disabled by pg_upgrade).
 func TestMajorUpgradeMachinery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs PostgreSQL")
@@ -131,6 +132,21 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 	}
 	if left, _ := OldData(stateDir); len(left) != 0 {
 		t.Errorf("old data directories left: %v", left)
+	}
+
+	// Again with --link: no copy; pg_upgrade disables the old cluster, which is kept all the same.
+	run("down", "--skip-final-snapshot")
+	progress.Reset()
+	res, err = UpgradeData(ctx, MajorUpgrade{StateDir: stateDir, Config: rec, Plan: &plan, Progress: &progress, Link: true})
+	if err != nil {
+		t.Fatalf("upgrade --link: %v\n%s", err, progress.String())
+	}
+	if !strings.Contains(progress.String(), "hard-linking the files") || len(res.Kept) == 0 || !disabled(res.Kept[0]) {
+		t.Errorf("upgrade --link: kept %v (the old writer should be disabled by pg_upgrade --link)\n%s", res.Kept, progress.String())
+	}
+	run("up")
+	if got := strings.TrimSpace(run("psql", "--reader", "--", "-Atc", "SELECT count(*) FROM kept")); got != "1000" {
+		t.Errorf("reader after the linked upgrade: %q rows, want 1000", got)
 	}
 }
 
