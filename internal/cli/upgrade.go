@@ -19,7 +19,7 @@ func newUpgradeCmd(a *App) *cobra.Command {
 	var confirmTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "upgrade --engine-version X",
-		Short: "Upgrade the cluster's engine version the way AWS recommends (minor: in place; major: Blue/Green)",
+		Short: "Upgrade the cluster's engine version (minor: in place; major: Blue/Green on AWS, pg_upgrade on the twin)",
 		Long: `Upgrade the Aurora PostgreSQL engine.
 
 On target aws a minor version goes through the stack (database.engineVersion, then an update with

@@ -55,4 +55,21 @@ func TestBinaryLocalMajorUpgradeRefusedBeforeTouching(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(stateDir, "instances", "*", "upgrade")); len(left) > 0 {
 		t.Errorf("a refused upgrade left a work directory: %v", left)
 	}
+
+	// A later run at the twin's version with --delete-old deletes what a major upgrade kept (here
+	// a directory of that name put in place; the upgrade itself is internal/twin's test).
+	kept := filepath.Join(stateDir, "instances", "instance1", "data.pre-upgrade-14")
+	if err := os.MkdirAll(filepath.Join(kept, "base"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := c.ok("upgrade", "--engine-version", "15.15", "--delete-old", "--yes")
+	if !strings.Contains(stderr, "deleted "+kept) {
+		t.Errorf("upgrade --delete-old does not say it deleted %s:\n%s", kept, stderr)
+	}
+	if _, err := os.Stat(kept); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", kept, err)
+	}
+	if _, stderr = c.ok("upgrade", "--engine-version", "15.15", "--delete-old", "--yes"); !strings.Contains(stderr, "no old data directory to delete") {
+		t.Errorf("a second --delete-old does not say there is nothing to delete:\n%s", stderr)
+	}
 }
