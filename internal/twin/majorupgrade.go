@@ -160,7 +160,8 @@ type MajorUpgrade struct {
 	// 15 -> 15 by setting From and To of a plan: pg_upgrade accepts an equal major).
 	Plan *MajorPlan
 	// stopAfter, in tests, ends the upgrade right after the named step as a crash would (nothing
-	// cleaned up): "upgraded", "readers" or "exchange".
+	// cleaned up): "pg_upgrade" (the new cluster made, not yet marked complete), "upgraded",
+	// "readers" or "exchange".
 	stopAfter string
 }
 

@@ -114,6 +114,9 @@ func UpgradeData(ctx context.Context, o MajorUpgrade) (MajorResult, error) {
 			return MajorResult{}, fmt.Errorf("carry %s over: %w", name, err)
 		}
 	}
+	if o.stopAfter == "pg_upgrade" {
+		return MajorResult{}, errStopped
+	}
 	id, err := systemID(ctx, acct, p.next, work.DataDir())
 	if err != nil {
 		return MajorResult{}, err
@@ -155,10 +158,20 @@ func ResumeMajorUpgrade(ctx context.Context, o MajorUpgrade) (res MajorResult, r
 		return res, false, nil
 	}
 	wdir := l.InstanceDir(writer)
-	_ = os.RemoveAll(filepath.Join(wdir, workDirName)) // an unfinished attempt changed nothing
+	_ = os.RemoveAll(filepath.Join(wdir, workDirName)) // an unfinished attempt changed nothing...
 	upgraded := filepath.Join(wdir, upgradedDirName)
 	raw, err := os.ReadFile(filepath.Join(upgraded, newIDFile))
 	if errors.Is(err, os.ErrNotExist) {
+		// ...but pg_upgrade --link disables the old cluster before linking its files; the new
+		// cluster never ran, so the old one is whole and is enabled again (as pg_upgrade's
+		// documentation says: remove the .old suffix of global/pg_control).
+		data := filepath.Join(wdir, "data")
+		if disabled(data) {
+			if err := os.Rename(filepath.Join(data, "global", "pg_control.old"), filepath.Join(data, "global", "pg_control")); err != nil {
+				return res, false, fmt.Errorf("enable the old cluster again after an interrupted pg_upgrade --link: %w", err)
+			}
+			o.progress("the old cluster, disabled by an interrupted pg_upgrade --link, is enabled again")
+		}
 		return res, false, nil
 	} else if err != nil {
 		return res, false, err
@@ -317,10 +330,21 @@ func isCluster(ctx context.Context, acct *runas.Account, dataDir, id string) (bo
 }
 
 // PendingMajorUpgrade reports whether a major upgrade of the twin in stateDir was interrupted
-// after its upgraded cluster was complete: apgstack upgrade finishes it.
+// after its upgraded cluster was complete, or while pg_upgrade --link disabled the old cluster:
+// apgstack upgrade finishes it (or enables the old cluster again and upgrades anew).
 func PendingMajorUpgrade(stateDir string) bool {
-	m, _ := filepath.Glob(filepath.Join(statedir.Layout{Root: stateDir}.InstancesDir(), "*", upgradedDirName, newIDFile))
-	return len(m) > 0
+	instances := statedir.Layout{Root: stateDir}.InstancesDir()
+	if m, _ := filepath.Glob(filepath.Join(instances, "*", upgradedDirName, newIDFile)); len(m) > 0 {
+		return true
+	}
+	// pg_upgrade --link interrupted while linking: the old cluster is disabled until resumed.
+	work, _ := filepath.Glob(filepath.Join(instances, "*", workDirName))
+	for _, w := range work {
+		if disabled(filepath.Join(filepath.Dir(w), "data")) {
+			return true
+		}
+	}
+	return false
 }
 
 var systemIDRE = regexp.MustCompile(`Database system identifier:\s+(\d+)`)

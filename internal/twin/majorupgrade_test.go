@@ -151,7 +151,8 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 }
 
 // TestMajorUpgradeSurvivesACrash interrupts the local major upgrade (15 -> 15) as a crash would,
-// at the two places that matter, on a real pre-prod twin: once the upgraded cluster is complete
+// on a real pre-prod twin: after pg_upgrade --link disabled the old cluster (it is enabled again
+// and the upgrade made anew); once the upgraded cluster is complete
 // and the readers set aside, but before the exchange (the twin then starts on its old cluster and
 // takes writes, so the upgraded copy is stale and must be made again, not used), and right after
 // the exchange (the upgrade is finished, not redone). No row is lost on either endpoint, and
@@ -211,9 +212,22 @@ func TestMajorUpgradeSurvivesACrash(t *testing.T) {
 		return res, progress.String(), err
 	}
 
+	// Crash 0: pg_upgrade --link done (the old cluster disabled), the new cluster not yet marked
+	// complete. The next attempt enables the old cluster again and upgrades anew.
+	var progress0 bytes.Buffer
+	if _, err := UpgradeData(ctx, MajorUpgrade{StateDir: stateDir, Config: rec, Plan: &plan, Progress: &progress0, Link: true, stopAfter: "pg_upgrade"}); err != errStopped {
+		t.Fatalf("linked upgrade: %v, want the test crash\n%s", err, progress0.String())
+	}
+	if !disabled(l.DataDir(plan.Writer)) || !PendingMajorUpgrade(stateDir) {
+		t.Fatalf("after an interrupted pg_upgrade --link: old cluster disabled %v, pending %v; want both",
+			disabled(l.DataDir(plan.Writer)), PendingMajorUpgrade(stateDir))
+	}
+
 	// Crash 1: before the exchange. The twin starts on its old cluster and takes writes.
 	if _, progress, err := upgrade("readers"); err != errStopped {
 		t.Fatalf("first upgrade: %v, want the test crash\n%s", err, progress)
+	} else if !strings.Contains(progress, "enabled again") {
+		t.Errorf("the old cluster disabled by pg_upgrade --link was not enabled again:\n%s", progress)
 	}
 	if !PendingMajorUpgrade(stateDir) {
 		t.Fatal("the interrupted upgrade is not pending")
