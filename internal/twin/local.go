@@ -132,6 +132,8 @@ type Options struct {
 	Verbose  bool
 	// DegradeAfter and PollInterval override the supervisor's defaults (tests).
 	DegradeAfter, PollInterval time.Duration
+	// CrashAt is the supervisor's crash point (tests; from CrashAtEnv in `apgstack supervise`).
+	CrashAt string
 }
 
 func (o Options) progress(format string, args ...any) {
@@ -313,7 +315,7 @@ func Supervise(ctx context.Context, o Options, notify io.Writer, ready func(api.
 	}
 	err := supervisor.Run(ctx, supervisor.Options{
 		Config: o.Config, StateDir: o.StateDir, Strict: o.Strict, Log: o.Log,
-		DegradeAfter: o.DegradeAfter, PollInterval: o.PollInterval,
+		DegradeAfter: o.DegradeAfter, PollInterval: o.PollInterval, CrashAt: o.CrashAt,
 		Progress: func(msg string) {
 			say(msg)
 			o.progress("%s", msg)

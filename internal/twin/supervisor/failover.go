@@ -182,6 +182,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 			return t.res, err
 		}
 		t.res.WriterLSN = lsn
+		s.crashPoint(CrashAfterDrain)
 	case planned:
 		// No reader: a clean restart in place.
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -192,6 +193,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 		}
 	default:
 		s.fence(old)
+		s.crashPoint(CrashAfterFence)
 	}
 
 	if cand == nil {
@@ -294,9 +296,11 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	if err := s.markRejoin(old.Name, true); err != nil {
 		s.log.Error("record the old writer as due to rejoin", "instance", old.Name, "err", err)
 	}
+	s.crashPoint(CrashBeforeEndpointSwitch)
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
 	t.resume()
 	s.updateReaderEndpoint()
+	s.crashPoint(CrashAfterEndpointSwitch)
 	// Sessions that came through the reader endpoint to the promoted reader could now write.
 	if n := s.readerEP.CloseConnectionsTo(addr(cand.Port)); n > 0 {
 		s.log.Info("reader endpoint sessions to the new writer closed", "instance", cand.Name, "closed", n)
@@ -448,6 +452,7 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 		return err
 	}
 	s.log.Info("promoted", "instance", cand.Name, "took", time.Since(began))
+	s.crashPoint(CrashAfterPromote)
 	// From here cand is the writer whatever else fails. A synchronous standby name carried over
 	// from an earlier role would make it wait for nobody.
 	if err := cand.SetSynchronousStandby(pctx, ""); err != nil {

@@ -65,10 +65,12 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if old != nil && old.Running() {
 		return fmt.Errorf("instance %s still runs", name)
 	}
+	s.crashPoint(CrashBeforeRejoin)
 	how, err := s.prepareRejoin(ctx, s.newInstance(in), w)
 	if err != nil {
 		return err
 	}
+	s.crashPoint(CrashAfterRewind)
 	cert, key, err := s.tlsPair()
 	if err != nil {
 		return err

@@ -67,6 +67,9 @@ type Options struct {
 	ExtraSettings []postgres.GUC
 	// Monitoring tunes the sampler, alarms and notifications (metrics.go).
 	Monitoring MonitoringOptions
+	// CrashAt names a crash point (CrashPoints) where the supervisor kills itself with SIGKILL:
+	// tests of recovery set it; empty in normal use.
+	CrashAt string
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -144,6 +147,7 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	}
 	stopHA := s.startHA(ctx) // failover watch and rotation schedule (failover.go, rotation.go)
 	defer stopHA()
+	s.resumeRotations(ctx)
 	s.reportRecovery(s.unclean)
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
@@ -178,6 +182,9 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	}
 	if !filepath.IsAbs(opts.StateDir) {
 		return nil, fmt.Errorf("state directory %q: an absolute path is needed", opts.StateDir)
+	}
+	if err := checkCrashAt(opts.CrashAt); err != nil {
+		return nil, err
 	}
 	s := &Supervisor{
 		opts: opts, cfg: opts.Config, layout: Layout{Root: opts.StateDir}, log: opts.Log,
