@@ -105,6 +105,8 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 				t.Fatalf("status after up: %+v", first)
 			}
 			before, _, _ := run(nil, "events")
+			crashLine := "step=" + step.at + " "
+			crashesBefore := strings.Count(readFile(layout.LogFile()), crashLine)
 
 			master := currentSecret(t, layout, first.Outputs.SecretName)
 			cc := endpointConfig(t, layout, port, master)
@@ -138,7 +140,7 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 					}
 				}
 			case switchover:
-				run(nil, "failover") // its supervisor dies under it: the exit code says nothing
+				run(nil, "failover", "--yes") // its supervisor dies under it: the exit code says nothing
 			case rotate:
 				run(nil, "rotate-secret", "--role", "all")
 			}
@@ -154,6 +156,9 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 			}
 			if now.PID == first.PID || now.Phase != api.PhaseReady || !whole(now) {
 				t.Fatalf("no whole twin under a new supervisor within 3 minutes (first pid %d):\n%+v\n%s", first.PID, now, tail(layout.LogFile(), 40))
+			}
+			if strings.Count(readFile(layout.LogFile()), crashLine) <= crashesBefore {
+				t.Fatalf("the supervisor did not die at %s (no log line with %q)", step.at, crashLine)
 			}
 			rctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
@@ -308,5 +313,119 @@ func checkSecrets(t *testing.T, l statedir.Layout) {
 	})
 	if n == 0 {
 		t.Fatalf("no database secret in %s", l.SecretsDir())
+	}
+}
+
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+// TestSessionsSurviveSupervisorDeath kills the supervisor of a prod twin with kill -9 while a
+// session is connected straight to each instance's port. While it is dead (its keeper held
+// stopped, so that the moment lasts), status says the supervisor is being restarted and the
+// endpoints are down; once the keeper's new supervisor serves, it has adopted both servers
+// rather than restarted them: the same sessions (same backend pids) still answer, the twin is
+// whole and an event says so.
+func TestSessionsSurviveSupervisorDeath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	work, bin := buildBinary(t)
+	port, readerPort := freePort(t), freePort(t)
+	args := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort), "--set", "environment.stage=prod"}
+	stateDir := filepath.Join(work, ".apgstack")
+	layout := statedir.Layout{Root: stateDir}
+	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
+	run := func(extra ...string) (string, string, int) {
+		return cli(t, work, bin, append(append([]string{}, args...), extra...)...)
+	}
+	status := func() api.Status {
+		t.Helper()
+		out, _, _ := run("status", "-o", "json")
+		var st api.Status
+		_ = json.Unmarshal([]byte(out), &st)
+		return st
+	}
+	if _, errOut, code := run("up"); code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, errOut)
+	}
+	first := status()
+	if first.Phase != api.PhaseReady || !whole(first) {
+		t.Fatalf("status after up: %+v", first)
+	}
+	ctx := context.Background()
+	master := currentSecret(t, layout, first.Outputs.SecretName)
+	type session struct {
+		name    string
+		conn    *pgx.Conn
+		backend uint32
+	}
+	var sessions []session
+	for _, in := range first.Instances {
+		c, err := pgx.ConnectConfig(ctx, instanceConfig(t, layout, in.Port, master))
+		if err != nil {
+			t.Fatalf("connect to %s directly: %v", in.Name, err)
+		}
+		defer c.Close(ctx)
+		sessions = append(sessions, session{in.Name, c, c.PgConn().PID()})
+	}
+
+	keeper := keeperPID(stateDir)
+	if keeper == 0 {
+		t.Fatal("no keeper runs")
+	}
+	if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = syscall.Kill(keeper, syscall.SIGCONT)
+		}
+	}()
+	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(first.PID, 0) == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, _, _ := run("status")
+	for _, want := range []string{api.PhaseRestarting, "sessions made to its port go on", "endpoints are down"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status while the supervisor is dead does not say %q:\n%s", want, out)
+		}
+	}
+	_ = syscall.Kill(keeper, syscall.SIGCONT)
+	stopped = false
+
+	var now api.Status
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if now = status(); now.Phase == api.PhaseReady && now.PID != first.PID && whole(now) {
+			break
+		}
+	}
+	if now.Phase != api.PhaseReady || now.PID == first.PID || !whole(now) {
+		t.Fatalf("no whole twin under a new supervisor within 2 minutes: %+v\n%s", now, tail(layout.LogFile(), 30))
+	}
+	for _, s := range sessions {
+		var backend uint32
+		if err := s.conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil || backend != s.backend {
+			t.Errorf("session on %s after the supervisor's restart: backend %d (%v), was %d", s.name, backend, err, s.backend)
+		}
+	}
+	for i, in := range now.Instances {
+		if in.PID != first.Instances[i].PID {
+			t.Errorf("%s restarted (postmaster pid %d, was %d) rather than adopted", in.Name, in.PID, first.Instances[i].PID)
+		}
+	}
+	c, err := pgx.ConnectConfig(ctx, endpointConfig(t, layout, port, master))
+	if err != nil {
+		t.Fatalf("writer endpoint after the restart: %v", err)
+	}
+	c.Close(ctx)
+	events, _, _ := run("events")
+	if !strings.Contains(events, "was adopted as it ran") {
+		t.Errorf("no event says the servers were adopted:\n%s", events)
 	}
 }

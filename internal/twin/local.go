@@ -442,7 +442,7 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 			i.State, i.PID = api.StateRunning, pid
 			i.Error = fmt.Sprintf("postgres (pid %d) serves without its supervisor (sessions made to its port go on; the endpoints are down): `apgstack up` starts a new one, `apgstack down` stops it", pid)
 			if keeper != 0 {
-				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor; the endpoints are back with it", pid, keeper)
+				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor: sessions made to its port go on; the writer and reader endpoints are down until the new supervisor serves", pid, keeper)
 			}
 		}
 		st.Instances = append(st.Instances, i)

@@ -144,6 +144,10 @@ func (s *Supervisor) rejoinPending(ctx context.Context, w *instance.Instance) er
 			continue
 		}
 		s.progress("instance %s was the writer before a failover: rewinding it to follow %s", name, w.Name)
+		// pg_rewind needs it stopped: a second writer left running by a dead supervisor is not.
+		if err := instance.StopStale(ctx, s.layout.DataDir(name)); err != nil {
+			return err
+		}
 		if _, err := s.prepareRejoin(ctx, s.newInstance(in), w); err != nil {
 			return err
 		}
