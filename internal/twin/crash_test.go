@@ -69,7 +69,7 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 	const (
 		killWriter trigger = iota // an unplanned failover: the writer's postmaster killed
 		switchover                // apgstack failover
-		rotate                    // apgstack rotate-secret --role all
+		rotate                    // apgstack rotate-secret --role rw (the load writes as the master)
 	)
 	steps := []struct {
 		at     string
@@ -142,7 +142,7 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 			case switchover:
 				run(nil, "failover", "--yes") // its supervisor dies under it: the exit code says nothing
 			case rotate:
-				run(nil, "rotate-secret", "--role", "all")
+				run(nil, "rotate-secret", "--role", "rw")
 			}
 
 			// The supervisor dies at the step and the keeper starts another; wait for the
@@ -168,6 +168,7 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 			load.Stop()
 
 			// Exactly one writer, and the writer endpoint leads to it.
+			master = currentSecret(t, layout, first.Outputs.SecretName)
 			writerPort := 0
 			for _, in := range now.Instances {
 				c, err := pgx.ConnectConfig(ctx, instanceConfig(t, layout, in.Port, master))
