@@ -210,7 +210,7 @@ func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
 		return err
 	}
 	s.mu.Lock()
-	delete(s.failed, name)
+	s.setConditionLocked(name, condition{})
 	s.mu.Unlock()
 	s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery", Message: "instance " + name + " restarted"})
 	return nil

@@ -79,8 +79,7 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 		return err
 	}
 	s.mu.Lock()
-	delete(s.failed, name)
-	delete(s.ha.rejoining, name)
+	s.setConditionLocked(name, condition{})
 	s.mu.Unlock()
 	if err := s.markRejoin(name, false); err != nil {
 		s.log.Error("record the rejoin", "instance", name, "err", err)

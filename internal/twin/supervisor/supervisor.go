@@ -101,8 +101,8 @@ type Supervisor struct {
 	instances map[string]*instance.Instance
 	writerEP  *endpoint.Proxy
 	readerEP  *endpoint.Proxy
-	failed    map[string]string // instance -> why it is not running
-	syncMark  int64             // WAL position a re-named synchronous reader must flush past
+	conds     map[string]condition // instance -> what keeps it from serving (condition.go)
+	syncMark  int64                // WAL position a re-named synchronous reader must flush past
 
 	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, metrics.go)
 	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
@@ -191,7 +191,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		opts: opts, cfg: opts.Config, layout: Layout{Root: opts.StateDir}, log: opts.Log,
-		phase: api.PhaseStarting, instances: map[string]*instance.Instance{}, failed: map[string]string{},
+		phase: api.PhaseStarting, instances: map[string]*instance.Instance{}, conds: map[string]condition{},
 		shutdown: make(chan struct{}),
 	}
 	s.events = &eventLog{path: s.layout.EventsFile()}

@@ -59,17 +59,14 @@ func (s *Supervisor) monitor(ctx context.Context) {
 	}
 }
 
-// exitedReason marks an instance that checkInstances found dead.
-const exitedReason = "postgres exited"
-
 // checkInstances records servers that exited and returns the readers among them. A dead writer
 // is failed over or restarted by failover.go; a dead reader is restarted by restartReader.
 func (s *Supervisor) checkInstances() (deadReaders []string) {
 	s.mu.Lock()
 	var dead []*instance.Instance
 	for name, i := range s.instances {
-		if !i.Running() && s.failed[name] == "" {
-			s.failed[name] = exitedReason
+		if !i.Running() && s.conditionLocked(name).kind == condNone {
+			s.setConditionLocked(name, condition{kind: condExited})
 			dead = append(dead, i)
 			if s.roleLocked(name) == api.RoleReader {
 				deadReaders = append(deadReaders, name)
@@ -108,7 +105,7 @@ func (s *Supervisor) restartReader(ctx context.Context, name string) {
 		}
 		s.mu.Lock()
 		i := s.instances[name]
-		still := i != nil && !i.Running() && s.failed[name] == exitedReason && s.roleLocked(name) == api.RoleReader
+		still := i != nil && !i.Running() && s.conditionLocked(name).kind == condExited && s.roleLocked(name) == api.RoleReader
 		s.mu.Unlock()
 		if !still {
 			return
