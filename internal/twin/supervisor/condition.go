@@ -1,9 +1,13 @@
 package supervisor
 
+import (
+	"maps"
+	"sync/atomic"
+)
+
 // An instance's condition: what keeps it from serving in its role, as one typed value per
-// instance held in Supervisor.conds (under s.mu) and changed only through setCondition and
-// clearCondition. Code decides on the kind, never on the message; the message is what status
-// shows.
+// instance, owned by the conditions loop and changed only by the commands sent to it. Code decides
+// on the kind, never on the message; the message is what status shows.
 
 // conditionKind is the kind of an instance's condition; the zero value is none (it serves).
 type conditionKind int
@@ -36,20 +40,71 @@ func (c condition) message() string {
 	return ""
 }
 
-// setCondition records name's condition.
-func (s *Supervisor) setCondition(name string, c condition) {
-	s.mu.Lock()
-	s.setConditionLocked(name, c)
-	s.mu.Unlock()
+// conditions owns the instances' conditions: one goroutine (run) applies every change in the
+// order sent and publishes a snapshot after each, which readers (status, the watch, the choice of
+// a failover's candidate) read without a lock. A change that depends on the current condition is
+// one command, so that no other change comes between the check and the change.
+type conditions struct {
+	cmds chan conditionCmd
+	snap atomic.Pointer[map[string]condition]
+	stop chan struct{} // closed when the supervisor has ended: commands are then dropped
 }
 
-// setConditionLocked is setCondition with s.mu held.
-func (s *Supervisor) setConditionLocked(name string, c condition) {
-	if c.kind == condNone {
-		delete(s.conds, name)
-		return
+type conditionCmd struct {
+	apply func(map[string]condition)
+	done  chan struct{}
+}
+
+func newConditions() *conditions {
+	c := &conditions{cmds: make(chan conditionCmd), stop: make(chan struct{})}
+	c.snap.Store(&map[string]condition{})
+	go c.run()
+	return c
+}
+
+func (c *conditions) run() {
+	conds := map[string]condition{}
+	for {
+		select {
+		case cmd := <-c.cmds:
+			cmd.apply(conds)
+			snap := maps.Clone(conds)
+			c.snap.Store(&snap)
+			close(cmd.done)
+		case <-c.stop:
+			return
+		}
 	}
-	s.conds[name] = c
+}
+
+// do has the loop apply f and waits until it has.
+func (c *conditions) do(f func(map[string]condition)) {
+	cmd := conditionCmd{apply: f, done: make(chan struct{})}
+	select {
+	case c.cmds <- cmd:
+		<-cmd.done
+	case <-c.stop:
+	}
+}
+
+// close ends the loop once the supervisor has stopped everything.
+func (c *conditions) close() { close(c.stop) }
+
+// snapshot is the conditions as of the last change; it must not be modified.
+func (c *conditions) snapshot() map[string]condition { return *c.snap.Load() }
+
+// of is name's condition as of the last change.
+func (c *conditions) of(name string) condition { return c.snapshot()[name] }
+
+// setCondition records name's condition.
+func (s *Supervisor) setCondition(name string, cond condition) {
+	s.conds.do(func(m map[string]condition) {
+		if cond.kind == condNone {
+			delete(m, name)
+		} else {
+			m[name] = cond
+		}
+	})
 }
 
 // clearCondition records that name serves in its role again.
@@ -60,5 +115,16 @@ func (s *Supervisor) setFailed(name, why string) {
 	s.setCondition(name, condition{kind: condFailed, detail: why})
 }
 
-// conditionLocked is name's condition; s.mu must be held.
-func (s *Supervisor) conditionLocked(name string) condition { return s.conds[name] }
+// markExited records as exited those of names that had no condition, and returns them: an
+// instance being failed over, rejoined or already failed is someone else's to handle.
+func (s *Supervisor) markExited(names []string) (marked []string) {
+	s.conds.do(func(m map[string]condition) {
+		for _, name := range names {
+			if m[name].kind == condNone {
+				m[name] = condition{kind: condExited}
+				marked = append(marked, name)
+			}
+		}
+	})
+	return marked
+}

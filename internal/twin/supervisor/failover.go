@@ -329,7 +329,7 @@ func (s *Supervisor) candidate(ctx context.Context, target string, planned bool)
 	var readers []*instance.Instance
 	for _, in := range s.state.Instances {
 		if in.Role == api.RoleReader && (target == "" || in.Name == target) {
-			if i := s.instances[in.Name]; i != nil && i.Running() && s.conditionLocked(in.Name).kind == condNone {
+			if i := s.instances[in.Name]; i != nil && i.Running() && s.conds.of(in.Name).kind == condNone {
 				readers = append(readers, i)
 			}
 		}

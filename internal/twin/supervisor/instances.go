@@ -209,9 +209,7 @@ func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
 	if err := i.Start(sctx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.setConditionLocked(name, condition{})
-	s.mu.Unlock()
+	s.clearCondition(name)
 	s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery", Message: "instance " + name + " restarted"})
 	return nil
 }

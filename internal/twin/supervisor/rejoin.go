@@ -19,13 +19,10 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/instance"
 )
 
-// testHookBeforeRejoin lets tests stop the supervisor before an old writer rejoins.
-var testHookBeforeRejoin func()
-
 // rejoinLater brings the old writer back as a reader after an automatic failover, retrying.
 func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
-	if testHookBeforeRejoin != nil {
-		testHookBeforeRejoin()
+	if s.opts.BeforeRejoin != nil {
+		s.opts.BeforeRejoin()
 	}
 	for attempt := 1; ; attempt++ {
 		s.ha.op.Lock()
@@ -78,9 +75,7 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if err := s.startReader(ctx, in, w, cert, key); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.setConditionLocked(name, condition{})
-	s.mu.Unlock()
+	s.clearCondition(name)
 	if err := s.markRejoin(name, false); err != nil {
 		s.log.Error("record the rejoin", "instance", name, "err", err)
 	}

@@ -80,7 +80,7 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		live[name] = i.Running()
 		pids[name] = i.PID()
 	}
-	conds := maps.Clone(s.conds)
+	conds := s.conds.snapshot()
 	s.mu.Unlock()
 
 	var reps map[string]instance.Replication
