@@ -17,14 +17,19 @@ const (
 	condExited                    // the postmaster exited unexpectedly (a reader is restarted after a delay)
 	condFailingOver               // the writer being replaced: its sessions cut, fenced or stopping
 	condDemoting                  // switchover: the old writer stopped cleanly, becoming a reader
+	condRejoining                 // an old writer due to rejoin as a reader of detail (the new writer)
+	condRewinding                 // an old writer being rewound (pg_rewind) to follow detail
 	condFailed                    // an operation on it failed: a restart, a rejoin, a reboot
 )
 
 // condition is an instance's condition and the words status shows for it.
 type condition struct {
 	kind   conditionKind
-	detail string // why, for condFailed
+	detail string // why, for condFailed; the writer followed, for condRejoining and condRewinding
 }
+
+// returning reports an old writer on its way back as a reader: status shows it starting.
+func (c condition) returning() bool { return c.kind == condRejoining || c.kind == condRewinding }
 
 func (c condition) message() string {
 	switch c.kind {
@@ -34,6 +39,10 @@ func (c condition) message() string {
 		return "failing over"
 	case condDemoting:
 		return "switchover: becoming a reader"
+	case condRejoining:
+		return "rejoining as a reader of " + c.detail
+	case condRewinding:
+		return "rewinding to follow " + c.detail + " (pg_rewind)"
 	case condFailed:
 		return c.detail
 	}

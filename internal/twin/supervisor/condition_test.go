@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -46,6 +47,12 @@ func TestConditionsOneOwner(t *testing.T) {
 	s.clearCondition("instance2")
 	if _, ok := s.conds.snapshot()["instance2"]; ok {
 		t.Error("instance2 still has a condition after clearCondition")
+	}
+
+	for _, c := range []condition{{kind: condRejoining, detail: "instance1"}, {kind: condRewinding, detail: "instance1"}} {
+		if !c.returning() || !strings.Contains(c.message(), "instance1") {
+			t.Errorf("%+v: returning %v, %q", c, c.returning(), c.message())
+		}
 	}
 
 	// After the supervisor ended, changes are dropped rather than block.

@@ -277,6 +277,7 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	if err := s.markRejoin(old.Name, true); err != nil {
 		s.log.Error("record the old writer as due to rejoin", "instance", old.Name, "err", err)
 	}
+	s.setCondition(old.Name, condition{kind: condRejoining, detail: cand.Name})
 	s.crashPoint(CrashBeforeEndpointSwitch)
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
 	t.resume()

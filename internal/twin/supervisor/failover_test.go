@@ -583,6 +583,13 @@ func TestFailoverKill(t *testing.T) {
 	}
 	wantEvents(t, h.events(t), "failover started: writer "+old.Name+" failed: its postmaster exited",
 		"instance "+old.Name+" fenced", "failover completed: ", "promoted to writer")
+	// While its rejoin is held, status says the old writer is on its way back, not failed.
+	newWriter := h.writer(t).Name
+	for _, in := range h.sv.Status(ctx).Instances {
+		if in.Name == old.Name && (in.State != api.StateStarting || in.Error != "rejoining as a reader of "+newWriter) {
+			t.Errorf("old writer while its rejoin waits: state %s, %q", in.State, in.Error)
+		}
+	}
 	// Stop the supervisor while the rejoin waits; it gives up once stopped.
 	h.cancel()
 	close(release)

@@ -63,7 +63,10 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 		return fmt.Errorf("instance %s still runs", name)
 	}
 	s.crashPoint(CrashBeforeRejoin)
+	due := condition{kind: condRejoining, detail: w.Name}
+	s.setCondition(name, condition{kind: condRewinding, detail: w.Name})
 	how, err := s.prepareRejoin(ctx, s.newInstance(in), w)
+	s.setCondition(name, due) // rewound or not, it is still due to rejoin until it streams
 	if err != nil {
 		return err
 	}

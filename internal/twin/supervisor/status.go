@@ -91,6 +91,8 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, PID: pids[in.Name], State: api.StateStopped}
 		i := instances[in.Name]
 		switch {
+		case conds[in.Name].returning():
+			out.State, out.Error = api.StateStarting, conds[in.Name].message()
 		case conds[in.Name].kind != condNone:
 			out.State, out.Error = api.StateFailed, conds[in.Name].message()
 		case live[in.Name]:
