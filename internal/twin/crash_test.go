@@ -81,6 +81,8 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 		{supervisor.CrashBeforeEndpointSwitch, killWriter, []string{"rejoins as a reader"}},
 		{supervisor.CrashAfterEndpointSwitch, killWriter, []string{"rejoins as a reader"}},
 		{supervisor.CrashBeforeRejoin, killWriter, []string{"rejoins as a reader"}},
+		// Unplanned, pg_rewind first runs the old writer's crash recovery: long enough to die in.
+		{supervisor.CrashDuringRewind, killWriter, []string{"rejoins as a reader"}},
 		{supervisor.CrashAfterRewind, switchover, []string{"rejoins as a reader"}},
 		{supervisor.CrashAfterDrain, switchover, nil},
 		{supervisor.CrashAfterPromote, switchover, []string{"recovered roles"}},

@@ -154,6 +154,8 @@ func (i *Instance) run(ctx context.Context, program string, args ...string) erro
 	// Its own process group, killed whole when ctx ends: pg_basebackup streams WAL from a child
 	// process, and initdb runs postgres, which must not outlive an interrupted command.
 	cmd.SysProcAttr.Setpgid = true
+	// Nor may it outlive a supervisor killed -9, whose successor redoes the work.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer

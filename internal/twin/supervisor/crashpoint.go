@@ -1,11 +1,14 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Crash points: steps of a failover, a switchover, a rejoin and a secret rotation at which the
@@ -19,6 +22,7 @@ const (
 	CrashBeforeEndpointSwitch = "before-endpoint-switch" // the new roles recorded, the writer endpoint still on the old writer
 	CrashAfterEndpointSwitch  = "after-endpoint-switch"  // the writer endpoint on the new writer, the old one not rejoined
 	CrashBeforeRejoin         = "before-rejoin"          // the old writer about to be rewound
+	CrashDuringRewind         = "during-rewind"          // pg_rewind running on the old writer's data
 	CrashAfterRewind          = "after-rewind"           // the old writer rewound, not started as a reader yet
 	CrashAfterCreateSecret    = "after-createSecret"     // rotation: AWSPENDING stored
 	CrashAfterSetSecret       = "after-setSecret"        // rotation: the database has the pending password
@@ -28,7 +32,7 @@ const (
 
 // CrashPoints lists every crash point.
 var CrashPoints = []string{CrashAfterFence, CrashAfterDrain, CrashAfterPromote, CrashBeforeEndpointSwitch,
-	CrashAfterEndpointSwitch, CrashBeforeRejoin, CrashAfterRewind, CrashAfterCreateSecret, CrashAfterSetSecret,
+	CrashAfterEndpointSwitch, CrashBeforeRejoin, CrashDuringRewind, CrashAfterRewind, CrashAfterCreateSecret, CrashAfterSetSecret,
 	CrashAfterTestSecret, CrashAfterFinishSecret}
 
 func checkCrashAt(at string) error {
@@ -36,6 +40,45 @@ func checkCrashAt(at string) error {
 		return nil
 	}
 	return fmt.Errorf("crash point %q: allowed are %s", at, strings.Join(CrashPoints, ", "))
+}
+
+// crashWhile kills the supervisor, when step is Options.CrashAt, as soon as a process of program
+// runs on dataDir (pg_rewind), so that it dies in the middle of that program's work. The returned
+// function stops the watch.
+func (s *Supervisor) crashWhile(step, program, dataDir string) func() {
+	if s.opts.CrashAt != step {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			if running(program, dataDir) {
+				s.crashPoint(step)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// running reports whether a process of program with dataDir in its arguments runs.
+func running(program, dataDir string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		exe, _, _ := bytes.Cut(data, []byte{0})
+		if filepath.Base(string(exe)) == program && bytes.Contains(data, []byte(dataDir)) {
+			return true
+		}
+	}
+	return false
 }
 
 // crashPoint kills the supervisor with SIGKILL, as kill -9 would, when step is Options.CrashAt:

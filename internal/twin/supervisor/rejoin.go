@@ -65,7 +65,9 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	s.crashPoint(CrashBeforeRejoin)
 	due := condition{kind: condRejoining, detail: w.Name}
 	s.setCondition(name, condition{kind: condRewinding, detail: w.Name})
+	stopCrash := s.crashWhile(CrashDuringRewind, "pg_rewind", s.layout.DataDir(name))
 	how, err := s.prepareRejoin(ctx, s.newInstance(in), w)
+	stopCrash()
 	s.setCondition(name, due) // rewound or not, it is still due to rejoin until it streams
 	if err != nil {
 		return err
