@@ -24,12 +24,12 @@ func (i *Instance) Adopt(ctx context.Context, standby bool) (bool, error) {
 	defer cancel()
 	conn, err := i.Connect(cctx, "postgres")
 	if err != nil {
-		return false, nil //nolint:nilerr // not serving: it is restarted, not adopted
+		return false, nil // not serving: it is restarted, not adopted
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var recovering bool
 	if err := conn.QueryRow(cctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil || recovering != standby {
-		return false, nil //nolint:nilerr // not the server wanted: it is restarted
+		return false, nil // not the server wanted: it is restarted
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
