@@ -77,6 +77,14 @@ func printStatus(a *App, st api.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Role, in.State, in.Port, dash(in.WALPosition), lagB, lagS, dash(in.SyncState), prom)
 	}
 	tw.Flush()
+	for _, in := range st.Instances {
+		if in.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", in.Name, in.Error)
+		}
+	}
+	if st.Phase == api.PhaseRestarting {
+		fmt.Fprintln(w, "the supervisor died and its keeper is starting it again: the writer and reader endpoints are down until it serves; sessions made straight to an instance's port go on")
+	}
 	if len(st.Endpoints) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

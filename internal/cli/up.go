@@ -115,7 +115,7 @@ func newSuperviseCmd(a *App) *cobra.Command {
 					notify = f
 				}
 			}
-			return superviseRun(cmd.Context(), a, twin.Options{Config: cfg, StateDir: stateDir, Strict: strict, Log: a.Log}, notify)
+			return superviseRun(cmd.Context(), a, twin.Options{Config: cfg, StateDir: stateDir, Strict: strict, Log: a.Log, CrashAt: a.Getenv(twin.CrashAtEnv)}, notify)
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (absolute)")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,10 @@ import (
 // when the supervisor dies without being told to stop (kill -9, a crash), starts it again, as an
 // init system would. The new supervisor finds its predecessor's traces and reports the recovery
 // (an event and its log). A clean stop (down, SIGTERM) ends both.
+
+// CrashAtEnv names, for tests, a step where the supervisor kills itself (supervisor.CrashPoints).
+// Only the first supervisor a keeper runs gets it: the one restarted after that death recovers.
+const CrashAtEnv = "APGSTACK_TEST_CRASH_AT"
 
 // Restart policy: a pause before each restart, and a limit so that a supervisor that cannot
 // start is not restarted forever.
@@ -91,6 +96,9 @@ func (o KeepOptions) runOnce(ctx context.Context, first bool) (ready bool, err e
 	defer r.Close()
 	cmd := exec.Command(o.Exe, append([]string{"supervise", "--state-dir", o.StateDir}, o.Args...)...)
 	cmd.Stdin = bytes.NewReader(o.Config)
+	if !first {
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, CrashAtEnv+"=") })
+	}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr // the state directory's supervisor.log
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {

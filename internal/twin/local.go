@@ -141,6 +141,8 @@ type Options struct {
 	Verbose  bool
 	// DegradeAfter and PollInterval override the supervisor's defaults (tests).
 	DegradeAfter, PollInterval time.Duration
+	// CrashAt is the supervisor's crash point (tests; from CrashAtEnv in `apgstack supervise`).
+	CrashAt string
 }
 
 func (o Options) progress(format string, args ...any) {
@@ -322,7 +324,7 @@ func Supervise(ctx context.Context, o Options, notify io.Writer, ready func(api.
 	}
 	err := supervisor.Run(ctx, supervisor.Options{
 		Config: o.Config, StateDir: o.StateDir, Strict: o.Strict, Log: o.Log,
-		DegradeAfter: o.DegradeAfter, PollInterval: o.PollInterval,
+		DegradeAfter: o.DegradeAfter, PollInterval: o.PollInterval, CrashAt: o.CrashAt,
 		Progress: func(msg string) {
 			say(msg)
 			o.progress("%s", msg)
@@ -449,7 +451,7 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 			i.State, i.PID = api.StateRunning, pid
 			i.Error = fmt.Sprintf("postgres (pid %d) serves without its supervisor (sessions made to its port go on; the endpoints are down): `apgstack up` starts a new one, `apgstack down` stops it", pid)
 			if keeper != 0 {
-				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor; the endpoints are back with it", pid, keeper)
+				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor: sessions made to its port go on; the writer and reader endpoints are down until the new supervisor serves", pid, keeper)
 			}
 		}
 		st.Instances = append(st.Instances, i)

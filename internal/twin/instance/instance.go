@@ -42,7 +42,7 @@ type Instance struct {
 	Log  *slog.Logger
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
+	proc    *os.Process // the postmaster: started by Start, or adopted by Adopt
 	done    chan struct{}
 	waitErr error
 }
@@ -154,6 +154,8 @@ func (i *Instance) run(ctx context.Context, program string, args ...string) erro
 	// Its own process group, killed whole when ctx ends: pg_basebackup streams WAL from a child
 	// process, and initdb runs postgres, which must not outlive an interrupted command.
 	cmd.SysProcAttr.Setpgid = true
+	// Nor may it outlive a supervisor killed -9, whose successor redoes the work.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
@@ -195,7 +197,7 @@ func (i *Instance) Start(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	i.mu.Lock()
-	i.cmd, i.done = cmd, done
+	i.proc, i.done = cmd.Process, done
 	i.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -287,19 +289,19 @@ func (i *Instance) Running() bool {
 func (i *Instance) PID() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.cmd == nil || i.cmd.Process == nil {
+	if i.proc == nil {
 		return 0
 	}
-	return i.cmd.Process.Pid
+	return i.proc.Pid
 }
 
 // Stop shuts the server down: fast shutdown (SIGINT), immediate (SIGQUIT) if it takes longer than
 // 30 s or ctx ends.
 func (i *Instance) Stop(ctx context.Context) error {
 	i.mu.Lock()
-	cmd, done := i.cmd, i.done
+	proc, done := i.proc, i.done
 	i.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return StopStale(ctx, i.DataDir())
 	}
 	select {
@@ -307,19 +309,19 @@ func (i *Instance) Stop(ctx context.Context) error {
 		return nil
 	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = proc.Signal(syscall.SIGINT)
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 	case <-time.After(30 * time.Second):
 	}
-	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	_ = proc.Signal(syscall.SIGQUIT)
 	select {
 	case <-done:
 		return nil
 	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		<-done
 		return fmt.Errorf("instance %s: did not stop, killed", i.Name)
 	}

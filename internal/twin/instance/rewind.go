@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +32,9 @@ func (i *Instance) Rewind(ctx context.Context, source *Instance) (string, error)
 	defer cancel()
 	cmd := i.Acct.Command(rctx, i.Bin.Path("pg_rewind"), "--target-pgdata="+i.DataDir(),
 		fmt.Sprintf("--source-server=host=%s port=%d user=postgres dbname=postgres application_name=apgstack-rewind", source.SocketDir(), source.Port))
+	// A supervisor killed mid-rewind takes pg_rewind with it: its successor rewinds again and
+	// must not find this one still writing into the data directory.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,15 @@ type Rotator struct {
 	Log     *slog.Logger
 	// GeneratePassword makes the new password (default secretstore.GeneratePassword).
 	GeneratePassword func() (string, error)
+	// AfterStep, when set, is called after each step of Rotate succeeds, with the step's name
+	// (the supervisor's crash points).
+	AfterStep func(step string)
+}
+
+func (r *Rotator) after(step string) {
+	if r.AfterStep != nil {
+		r.AfterStep(step)
+	}
 }
 
 // Result describes a finished rotation; it holds no secret.
@@ -129,18 +139,56 @@ func (r *Rotator) Rotate(ctx context.Context, name string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := r.SetSecret(ctx, name, version); err != nil {
+	r.after(StepCreate)
+	if err := r.finish(ctx, name, version); err != nil {
 		return Result{}, err
-	}
-	if err := r.TestSecret(ctx, name, version); err != nil {
-		return Result{}, r.rollback(ctx, name, err)
-	}
-	if err := r.FinishSecret(ctx, name, version); err != nil {
-		return Result{}, r.rollback(ctx, name, err)
 	}
 	res := Result{Secret: name, Username: cur.Username, VersionID: version, Duration: time.Since(start)}
 	r.log().Info("secret rotated", "secret", name, "user", cur.Username, "version", version, "duration", res.Duration)
 	return res, nil
+}
+
+// finish runs setSecret, testSecret and finishSecret on the AWSPENDING version, giving the
+// database the AWSCURRENT password back when testSecret or finishSecret fails.
+func (r *Rotator) finish(ctx context.Context, name, version string) error {
+	if err := r.SetSecret(ctx, name, version); err != nil {
+		return err
+	}
+	r.after(StepSet)
+	if err := r.TestSecret(ctx, name, version); err != nil {
+		return r.rollback(ctx, name, err)
+	}
+	r.after(StepTest)
+	if err := r.FinishSecret(ctx, name, version); err != nil {
+		return r.rollback(ctx, name, err)
+	}
+	r.after(StepFinish)
+	return nil
+}
+
+// Resume completes a rotation that stopped before its end (its process died): when the secret
+// has an AWSPENDING version, the database gets that password, which is tested and made
+// AWSCURRENT, as Secrets Manager's next attempt would (its createSecret keeps an existing
+// AWSPENDING). It reports whether there was one; on failure AWSCURRENT works, as after Rotate.
+func (r *Rotator) Resume(ctx context.Context, name string) (Result, bool, error) {
+	start := time.Now()
+	v, err := r.Store.Get(name, secretstore.Pending)
+	if err != nil {
+		return Result{}, false, nil // nothing pending (or no such secret): nothing to resume
+	}
+	if slices.Contains(v.VersionStages, secretstore.Current) {
+		return Result{}, false, nil
+	}
+	d, err := r.Store.GetDatabase(name, secretstore.Pending)
+	if err != nil {
+		return Result{}, true, r.stepErr(name, StepSet, err)
+	}
+	if err := r.finish(ctx, name, v.VersionID); err != nil {
+		return Result{}, true, err
+	}
+	res := Result{Secret: name, Username: d.Username, VersionID: v.VersionID, Duration: time.Since(start)}
+	r.log().Info("interrupted rotation completed", "secret", name, "user", d.Username, "version", v.VersionID)
+	return res, true, nil
 }
 
 // CreateSecret stores a copy of AWSCURRENT with a new generated password as AWSPENDING and

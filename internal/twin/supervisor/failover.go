@@ -32,9 +32,6 @@ type haState struct {
 	rot sync.Mutex // one rotation at a time
 	wg  sync.WaitGroup
 	ctx context.Context // the background work's; ends at shutdown
-	// rejoining holds old writers waiting to rejoin as readers (guarded by Supervisor.mu): a plain
-	// restart would make them a second writer.
-	rejoining map[string]bool
 }
 
 // startHA starts the failover watch and the rotation schedule; the returned function stops them
@@ -42,9 +39,6 @@ type haState struct {
 func (s *Supervisor) startHA(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	s.ha.ctx = ctx
-	s.mu.Lock()
-	s.ha.rejoining = map[string]bool{}
-	s.mu.Unlock()
 	s.ha.wg.Go(func() { s.watch(ctx) })
 	s.ha.wg.Go(func() { s.rotationSchedule(ctx) })
 	return func() {
@@ -163,16 +157,14 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 	switch {
 	case planned && cand == nil && s.hasReaders():
 		// Asked to switch over, but no reader can take over now: nothing changes.
-		t.keepWriter()
-		s.clearFailed(old.Name)
+		s.clearCondition(old.Name)
 		t.resume()
 		return t.res, &api.OperationError{Code: http.StatusConflict, Message: "no reader can take over now: " + err.Error()}
 	case planned && cand != nil:
 		lsn, err := s.drainWriter(ctx, old, cand)
 		if err != nil {
 			// Nothing changed roles: the old writer serves again.
-			t.keepWriter()
-			s.clearFailed(old.Name)
+			s.clearCondition(old.Name)
 			if !old.Running() {
 				if rerr := s.restartWithRetry(ctx, old.Name); rerr != nil {
 					err = errors.Join(err, rerr)
@@ -182,6 +174,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 			return t.res, err
 		}
 		t.res.WriterLSN = lsn
+		s.crashPoint(CrashAfterDrain)
 	case planned:
 		// No reader: a clean restart in place.
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -192,6 +185,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 		}
 	default:
 		s.fence(old)
+		s.crashPoint(CrashAfterFence)
 	}
 
 	if cand == nil {
@@ -223,18 +217,16 @@ type takeover struct {
 }
 
 // holdWriter pauses the writer endpoint and cuts its sessions to the old writer: from here on no
-// new session reaches the old writer. The old writer is marked as due to rejoin, so that nothing
-// restarts it as a writer by accident, until keepWriter says otherwise.
+// new session reaches the old writer. The old writer's condition is failing over, so that nothing
+// restarts it as a writer by accident, until the failover clears or replaces that condition.
 func (s *Supervisor) holdWriter(old *instance.Instance, planned bool) *takeover {
 	t := &takeover{s: s, old: old, res: api.Failover{Planned: planned, OldWriter: old.Name}, start: time.Now()}
 	s.writerEP.Pause(pauseBound)
 	t.paused = time.Now()
 	n := s.writerEP.CloseConnectionsTo(addr(old.Port))
-	s.mu.Lock()
-	s.ha.rejoining[old.Name] = true
-	s.mu.Unlock()
+	// Failing over, it is not restarted as a writer by the watch (watch.go, restartReader).
+	s.setCondition(old.Name, condition{kind: condFailingOver})
 	s.log.Info("writer endpoint paused and its sessions to the old writer closed", "instance", old.Name, "closed", n)
-	s.setFailed(old.Name, "failing over")
 	return t
 }
 
@@ -248,17 +240,9 @@ func (t *takeover) resume() {
 	t.res.Paused = time.Since(t.paused)
 }
 
-// keepWriter clears the rejoin mark: the old writer stays (or becomes again) the writer.
-func (t *takeover) keepWriter() {
-	t.s.mu.Lock()
-	delete(t.s.ha.rejoining, t.old.Name)
-	t.s.mu.Unlock()
-}
-
 // restartInPlace brings back a writer that has no reader to take over.
 func (s *Supervisor) restartInPlace(ctx context.Context, t *takeover) (api.Failover, error) {
 	old := t.old
-	t.keepWriter()
 	t.res.Kind, t.res.NewWriter = api.FailoverRestart, old.Name
 	if err := s.restartWithRetry(ctx, old.Name); err != nil {
 		s.setFailed(old.Name, "restart after failover failed: "+err.Error())
@@ -282,7 +266,6 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	if err := s.promote(ctx, cand, old); err != nil {
 		// The reader is still a reader.
 		s.log.Error("promotion failed; restarting the old writer", "instance", cand.Name, "err", err)
-		t.keepWriter()
 		if rerr := s.restartWithRetry(ctx, old.Name); rerr != nil {
 			t.resume()
 			return errors.Join(err, rerr)
@@ -294,9 +277,12 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	if err := s.markRejoin(old.Name, true); err != nil {
 		s.log.Error("record the old writer as due to rejoin", "instance", old.Name, "err", err)
 	}
+	s.setCondition(old.Name, condition{kind: condRejoining, detail: cand.Name})
+	s.crashPoint(CrashBeforeEndpointSwitch)
 	s.writerEP.SetBackends([]string{addr(cand.Port)})
 	t.resume()
 	s.updateReaderEndpoint()
+	s.crashPoint(CrashAfterEndpointSwitch)
 	// Sessions that came through the reader endpoint to the promoted reader could now write.
 	if n := s.readerEP.CloseConnectionsTo(addr(cand.Port)); n > 0 {
 		s.log.Info("reader endpoint sessions to the new writer closed", "instance", cand.Name, "closed", n)
@@ -304,18 +290,6 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	t.res.Duration = time.Since(t.start)
 	s.instanceEvent(cand.Name, "failover", "instance %s promoted to writer", cand.Name)
 	return nil
-}
-
-func (s *Supervisor) setFailed(name, why string) {
-	s.mu.Lock()
-	s.failed[name] = why
-	s.mu.Unlock()
-}
-
-func (s *Supervisor) clearFailed(name string) {
-	s.mu.Lock()
-	delete(s.failed, name)
-	s.mu.Unlock()
 }
 
 // restartWithRetry restarts an instance in place. A process of the killed server that is still
@@ -356,7 +330,7 @@ func (s *Supervisor) candidate(ctx context.Context, target string, planned bool)
 	var readers []*instance.Instance
 	for _, in := range s.state.Instances {
 		if in.Role == api.RoleReader && (target == "" || in.Name == target) {
-			if i := s.instances[in.Name]; i != nil && i.Running() && s.failed[in.Name] == "" {
+			if i := s.instances[in.Name]; i != nil && i.Running() && s.conds.of(in.Name).kind == condNone {
 				readers = append(readers, i)
 			}
 		}
@@ -409,7 +383,7 @@ func (s *Supervisor) drainWriter(ctx context.Context, old, reader *instance.Inst
 	if err := waitReplayed(ctx, reader, lsn, false); err != nil {
 		return "", err
 	}
-	s.setFailed(old.Name, "switchover: becoming a reader")
+	s.setCondition(old.Name, condition{kind: condDemoting})
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = old.Stop(sctx)
 	cancel()
@@ -448,6 +422,7 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 		return err
 	}
 	s.log.Info("promoted", "instance", cand.Name, "took", time.Since(began))
+	s.crashPoint(CrashAfterPromote)
 	// From here cand is the writer whatever else fails. A synchronous standby name carried over
 	// from an earlier role would make it wait for nobody.
 	if err := cand.SetSynchronousStandby(pctx, ""); err != nil {

@@ -31,10 +31,10 @@ type haTwin struct {
 	stopWatch func() int // stops the endpoint watcher; returns the most backends seen at once
 }
 
-func upHA(t *testing.T, stage string) *haTwin {
+func upHA(t *testing.T, stage string, tune ...func(*Options)) *haTwin {
 	t.Helper()
 	cfg := testConfig(t, stage)
-	tw := up(t, cfg, stateDir(t))
+	tw := up(t, cfg, stateDir(t), tune...)
 	h := &haTwin{twin: tw, sv: <-tw.sv}
 	h.stopWatch = h.watchEndpoint()
 	t.Cleanup(func() { h.stopWatch() })
@@ -452,11 +452,10 @@ func BenchmarkFailover(b *testing.B) {
 	dir := filepath.Join(root, "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := make(chan *Supervisor, 1)
-	testHookReady = func(s *Supervisor) { svc <- s }
 	ready, done := make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, StateDir: dir, DegradeAfter: 2 * time.Second, PollInterval: 200 * time.Millisecond},
-			func(api.Status) { close(ready) })
+		done <- Run(ctx, Options{Config: cfg, StateDir: dir, DegradeAfter: 2 * time.Second, PollInterval: 200 * time.Millisecond,
+			Serving: func(s *Supervisor) { svc <- s }}, func(api.Status) { close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -563,9 +562,7 @@ func BenchmarkFailover(b *testing.B) {
 // the next start rewinds it and brings it up as a reader, with every acknowledged write kept.
 func TestFailoverKill(t *testing.T) {
 	release := make(chan struct{})
-	testHookBeforeRejoin = func() { <-release }
-	t.Cleanup(func() { testHookBeforeRejoin = nil })
-	h := upHA(t, "prod")
+	h := upHA(t, "prod", func(o *Options) { o.BeforeRejoin = func() { <-release } })
 	h.startLoad(t, 200)
 	old := h.writer(t)
 	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
@@ -586,6 +583,13 @@ func TestFailoverKill(t *testing.T) {
 	}
 	wantEvents(t, h.events(t), "failover started: writer "+old.Name+" failed: its postmaster exited",
 		"instance "+old.Name+" fenced", "failover completed: ", "promoted to writer")
+	// While its rejoin is held, status says the old writer is on its way back, not failed.
+	newWriter := h.writer(t).Name
+	for _, in := range h.sv.Status(ctx).Instances {
+		if in.Name == old.Name && (in.State != api.StateStarting || in.Error != "rejoining as a reader of "+newWriter) {
+			t.Errorf("old writer while its rejoin waits: state %s, %q", in.State, in.Error)
+		}
+	}
 	// Stop the supervisor while the rejoin waits; it gives up once stopped.
 	h.cancel()
 	close(release)

@@ -127,6 +127,9 @@ func (s *Supervisor) startWriter(ctx context.Context, in InstanceState, cert, ke
 	s.mu.Lock()
 	s.instances[w.Name] = w
 	s.mu.Unlock()
+	if s.adopt(sctx, w, false) {
+		return w, nil
+	}
 	if err := w.Start(sctx); err != nil {
 		return nil, err
 	}
@@ -161,10 +164,35 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	s.mu.Lock()
 	s.instances[r.Name] = r
 	s.mu.Unlock()
-	if err := r.StartStandby(sctx); err != nil {
-		return err
+	if !s.adopt(sctx, r, true) {
+		if err := r.StartStandby(sctx); err != nil {
+			return err
+		}
 	}
 	return w.WaitStreaming(sctx, r.Name)
+}
+
+// adopt takes over i when a supervisor that died left it serving in its role (a standby or
+// not), so that the sessions connected to its port go on; the configuration just written is
+// reloaded, and a server that would need a restart for it is restarted instead (Start stops it).
+func (s *Supervisor) adopt(ctx context.Context, i *instance.Instance, standby bool) bool {
+	ok, err := i.Adopt(ctx, standby)
+	if err != nil {
+		s.log.Warn("adopt a server left running", "instance", i.Name, "err", err)
+	}
+	if !ok {
+		return false
+	}
+	pending, err := i.PendingRestart(ctx)
+	if err != nil || len(pending) > 0 {
+		s.log.Info("a server left running needs a restart for its configuration", "instance", i.Name, "settings", pending, "err", err)
+		return false
+	}
+	s.mu.Lock()
+	s.unclean.adopted = append(s.unclean.adopted, i.Name)
+	s.mu.Unlock()
+	s.progress("instance %s had kept serving (pid %d): adopted with its sessions", i.Name, i.PID())
+	return true
 }
 
 // restartInstance starts a server that stopped, with its data (a reader resumes streaming from
@@ -181,9 +209,7 @@ func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
 	if err := i.Start(sctx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.failed, name)
-	s.mu.Unlock()
+	s.clearCondition(name)
 	s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery", Message: "instance " + name + " restarted"})
 	return nil
 }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,7 +18,8 @@ import (
 type uncleanStop struct {
 	supervisorPID int
 	crashed       []string // instances that were not shut down
-	orphaned      []string // instances still serving without a supervisor (restarted under this one)
+	orphaned      []string // instances still serving without a supervisor
+	adopted       []string // those of orphaned taken over as they ran (their sessions went on)
 }
 
 func (u uncleanStop) any() bool {
@@ -62,8 +64,17 @@ func (s *Supervisor) reportRecovery(u uncleanStop) {
 	if len(u.crashed) > 0 {
 		msg += fmt.Sprintf("; PostgreSQL crash recovery replayed the WAL of %s, so every committed transaction is back", strings.Join(u.crashed, ", "))
 	}
-	if len(u.orphaned) > 0 {
-		msg += fmt.Sprintf("; %s had kept serving without a supervisor and restarted under this one", strings.Join(u.orphaned, ", "))
+	var restarted []string
+	for _, name := range u.orphaned {
+		if !slices.Contains(u.adopted, name) {
+			restarted = append(restarted, name)
+		}
+	}
+	if len(u.adopted) > 0 {
+		msg += fmt.Sprintf("; %s had kept serving without a supervisor and was adopted as it ran: sessions connected to its port went on", strings.Join(u.adopted, ", "))
+	}
+	if len(restarted) > 0 {
+		msg += fmt.Sprintf("; %s had kept serving without a supervisor and restarted under this one", strings.Join(restarted, ", "))
 	}
 	s.progress("%s", msg)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: msg})

@@ -19,13 +19,10 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/instance"
 )
 
-// testHookBeforeRejoin lets tests stop the supervisor before an old writer rejoins.
-var testHookBeforeRejoin func()
-
 // rejoinLater brings the old writer back as a reader after an automatic failover, retrying.
 func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
-	if testHookBeforeRejoin != nil {
-		testHookBeforeRejoin()
+	if s.opts.BeforeRejoin != nil {
+		s.opts.BeforeRejoin()
 	}
 	for attempt := 1; ; attempt++ {
 		s.ha.op.Lock()
@@ -65,10 +62,17 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if old != nil && old.Running() {
 		return fmt.Errorf("instance %s still runs", name)
 	}
+	s.crashPoint(CrashBeforeRejoin)
+	due := condition{kind: condRejoining, detail: w.Name}
+	s.setCondition(name, condition{kind: condRewinding, detail: w.Name})
+	stopCrash := s.crashWhile(CrashDuringRewind, "pg_rewind", s.layout.DataDir(name))
 	how, err := s.prepareRejoin(ctx, s.newInstance(in), w)
+	stopCrash()
+	s.setCondition(name, due) // rewound or not, it is still due to rejoin until it streams
 	if err != nil {
 		return err
 	}
+	s.crashPoint(CrashAfterRewind)
 	cert, key, err := s.tlsPair()
 	if err != nil {
 		return err
@@ -76,10 +80,7 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if err := s.startReader(ctx, in, w, cert, key); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.failed, name)
-	delete(s.ha.rejoining, name)
-	s.mu.Unlock()
+	s.clearCondition(name)
 	if err := s.markRejoin(name, false); err != nil {
 		s.log.Error("record the rejoin", "instance", name, "err", err)
 	}
@@ -142,6 +143,10 @@ func (s *Supervisor) rejoinPending(ctx context.Context, w *instance.Instance) er
 			continue
 		}
 		s.progress("instance %s was the writer before a failover: rewinding it to follow %s", name, w.Name)
+		// pg_rewind needs it stopped: a second writer left running by a dead supervisor is not.
+		if err := instance.StopStale(ctx, s.layout.DataDir(name)); err != nil {
+			return err
+		}
 		if _, err := s.prepareRejoin(ctx, s.newInstance(in), w); err != nil {
 			return err
 		}

@@ -48,8 +48,9 @@ func (s *Supervisor) rotator() *rotation.Rotator {
 			return w.Connect(ctx, "postgres")
 		},
 		// testSecret logs in as a client would: through the writer endpoint, TLS verify-full.
-		Connect: rotation.TLSConnector(s.layout.CABundle()),
-		Log:     s.log,
+		Connect:   rotation.TLSConnector(s.layout.CABundle()),
+		Log:       s.log,
+		AfterStep: func(step string) { s.crashPoint("after-" + step) },
 	}
 }
 
@@ -89,6 +90,23 @@ func (s *Supervisor) rotate(ctx context.Context, rs rotatedSecret) api.Rotation 
 	out.Username, out.VersionID, out.Duration = res.Username, res.VersionID, res.Duration
 	s.clusterEvent("notification", "secret %s rotated: user %s has a new password, AWSCURRENT is version %s", rs.name, res.Username, res.VersionID)
 	return out
+}
+
+// resumeRotations completes, at start, the rotations a dead predecessor left halfway (an
+// AWSPENDING version), so that AWSCURRENT is the password the database accepts again.
+func (s *Supervisor) resumeRotations(ctx context.Context) {
+	s.ha.rot.Lock()
+	defer s.ha.rot.Unlock()
+	for _, rs := range s.rotatedSecrets() {
+		res, found, err := s.rotator().Resume(ctx, rs.name)
+		switch {
+		case !found:
+		case err != nil:
+			s.clusterEvent("failure", "an interrupted rotation of secret %s could not be completed; its AWSCURRENT version still works: %v", rs.name, err)
+		default:
+			s.clusterEvent("recovery", "an interrupted rotation of secret %s was completed: user %s has the AWSPENDING password, now AWSCURRENT (version %s)", rs.name, res.Username, res.VersionID)
+		}
+	}
 }
 
 // rotationSchedule rotates each secret when its AWSCURRENT version is a rotation period old. A

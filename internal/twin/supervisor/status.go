@@ -80,10 +80,7 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		live[name] = i.Running()
 		pids[name] = i.PID()
 	}
-	failed := map[string]string{}
-	for k, v := range s.failed {
-		failed[k] = v
-	}
+	conds := s.conds.snapshot()
 	s.mu.Unlock()
 
 	var reps map[string]instance.Replication
@@ -94,8 +91,10 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, PID: pids[in.Name], State: api.StateStopped}
 		i := instances[in.Name]
 		switch {
-		case failed[in.Name] != "":
-			out.State, out.Error = api.StateFailed, failed[in.Name]
+		case conds[in.Name].returning():
+			out.State, out.Error = api.StateStarting, conds[in.Name].message()
+		case conds[in.Name].kind != condNone:
+			out.State, out.Error = api.StateFailed, conds[in.Name].message()
 		case live[in.Name]:
 			out.State = api.StateRunning
 		case st.Phase == api.PhaseStarting:

@@ -11,7 +11,8 @@
 // (offline, from a snapshot, and a restored twin's first start); metrics.go the sampler, alarms,
 // notifications and Prometheus; status.go the status and outputs; reshape.go readers removed by
 // a stage change; recovery.go what is found after an unclean stop; layout.go state.json and the
-// event log. The PostgreSQL work itself (promote, rewind, fence,
+// event log; condition.go each instance's condition, owned by one loop; crashpoint.go the steps at
+// which tests have the supervisor die. The PostgreSQL work itself (promote, rewind, fence,
 // replication) is the instance package's: this package decides when and in which order.
 package supervisor
 
@@ -67,6 +68,15 @@ type Options struct {
 	ExtraSettings []postgres.GUC
 	// Monitoring tunes the sampler, alarms and notifications (metrics.go).
 	Monitoring MonitoringOptions
+	// CrashAt names a crash point (CrashPoints) where the supervisor kills itself with SIGKILL:
+	// tests of recovery set it; empty in normal use.
+	CrashAt string
+	// Serving, when set, is called with the supervisor once it serves, before ready: tests reach
+	// the running supervisor so.
+	Serving func(*Supervisor)
+	// BeforeRejoin, when set, is called before an old writer rejoins after an automatic failover:
+	// tests hold the rejoin back so.
+	BeforeRejoin func()
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -98,8 +108,8 @@ type Supervisor struct {
 	instances map[string]*instance.Instance
 	writerEP  *endpoint.Proxy
 	readerEP  *endpoint.Proxy
-	failed    map[string]string // instance -> why it is not running
-	syncMark  int64             // WAL position a re-named synchronous reader must flush past
+	conds     *conditions // what keeps each instance from serving (condition.go); its own loop owns it
+	syncMark  int64       // WAL position a re-named synchronous reader must flush past
 
 	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, metrics.go)
 	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
@@ -116,6 +126,7 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	if err != nil {
 		return err
 	}
+	defer s.conds.close() // last: everything that changes a condition has ended
 	defer s.unlock()
 	defer func() {
 		if err != nil {
@@ -139,12 +150,16 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 		_ = os.Remove(s.layout.Socket())
 	}()
 
-	if testHookReady != nil {
-		testHookReady(s)
+	if s.opts.Serving != nil {
+		s.opts.Serving(s)
 	}
 	stopHA := s.startHA(ctx) // failover watch and rotation schedule (failover.go, rotation.go)
 	defer stopHA()
-	s.reportRecovery(s.unclean)
+	s.resumeRotations(ctx)
+	s.mu.Lock()
+	unclean := s.unclean // adopt (instances.go) adds to it under s.mu
+	s.mu.Unlock()
+	s.reportRecovery(unclean)
 	s.setPhase(api.PhaseReady)
 	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
 	stopOps := s.startOperations(ctx)
@@ -179,9 +194,12 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 	if !filepath.IsAbs(opts.StateDir) {
 		return nil, fmt.Errorf("state directory %q: an absolute path is needed", opts.StateDir)
 	}
+	if err := checkCrashAt(opts.CrashAt); err != nil {
+		return nil, err
+	}
 	s := &Supervisor{
 		opts: opts, cfg: opts.Config, layout: Layout{Root: opts.StateDir}, log: opts.Log,
-		phase: api.PhaseStarting, instances: map[string]*instance.Instance{}, failed: map[string]string{},
+		phase: api.PhaseStarting, instances: map[string]*instance.Instance{},
 		shutdown: make(chan struct{}),
 	}
 	s.events = &eventLog{path: s.layout.EventsFile()}
@@ -212,6 +230,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		s.unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)
 	}
+	s.conds = newConditions() // its loop ends with Run
 	return s, nil
 }
 
@@ -420,9 +439,6 @@ func (s *Supervisor) stopAll() {
 	}
 	s.setPhase(api.PhaseStopped)
 }
-
-// testHookReady lets tests reach the running supervisor.
-var testHookReady func(*Supervisor)
 
 // Shutdown implements api.Backend.
 func (s *Supervisor) Shutdown(context.Context) error {

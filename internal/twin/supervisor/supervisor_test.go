@@ -70,16 +70,19 @@ type twin struct {
 }
 
 // up runs a supervisor in-process until the test ends.
-func up(t *testing.T, cfg apgstack.Config, dir string) *twin {
+func up(t *testing.T, cfg apgstack.Config, dir string, tune ...func(*Options)) *twin {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tw := &twin{cfg: cfg, dir: dir, cancel: cancel, done: make(chan error, 1), sv: make(chan *Supervisor, 1)}
-	testHookReady = func(s *Supervisor) { tw.sv <- s }
 	ready := make(chan api.Status, 1)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opts := Options{Config: cfg, StateDir: dir, Log: log, DegradeAfter: 2 * time.Second, PollInterval: 200 * time.Millisecond,
+		Serving: func(s *Supervisor) { tw.sv <- s }}
+	for _, f := range tune {
+		f(&opts)
+	}
 	go func() {
-		tw.done <- Run(ctx, Options{Config: cfg, StateDir: dir, Log: log, DegradeAfter: 2 * time.Second, PollInterval: 200 * time.Millisecond},
-			func(st api.Status) { ready <- st })
+		tw.done <- Run(ctx, opts, func(st api.Status) { ready <- st })
 	}()
 	select {
 	case tw.status = <-ready:

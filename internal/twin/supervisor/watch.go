@@ -59,26 +59,24 @@ func (s *Supervisor) monitor(ctx context.Context) {
 	}
 }
 
-// exitedReason marks an instance that checkInstances found dead.
-const exitedReason = "postgres exited"
-
 // checkInstances records servers that exited and returns the readers among them. A dead writer
 // is failed over or restarted by failover.go; a dead reader is restarted by restartReader.
 func (s *Supervisor) checkInstances() (deadReaders []string) {
 	s.mu.Lock()
-	var dead []*instance.Instance
+	var stopped []string
+	roles := map[string]string{}
 	for name, i := range s.instances {
-		if !i.Running() && s.failed[name] == "" {
-			s.failed[name] = exitedReason
-			dead = append(dead, i)
-			if s.roleLocked(name) == api.RoleReader {
-				deadReaders = append(deadReaders, name)
-			}
+		if !i.Running() {
+			stopped = append(stopped, name)
+			roles[name] = s.roleLocked(name)
 		}
 	}
 	s.mu.Unlock()
-	for _, i := range dead {
-		s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: i.Name, Category: "failure", Message: "instance " + i.Name + " stopped unexpectedly"})
+	for _, name := range s.markExited(stopped) {
+		if roles[name] == api.RoleReader {
+			deadReaders = append(deadReaders, name)
+		}
+		s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "failure", Message: "instance " + name + " stopped unexpectedly"})
 	}
 	return deadReaders
 }
@@ -108,7 +106,7 @@ func (s *Supervisor) restartReader(ctx context.Context, name string) {
 		}
 		s.mu.Lock()
 		i := s.instances[name]
-		still := i != nil && !i.Running() && s.failed[name] == exitedReason && s.roleLocked(name) == api.RoleReader
+		still := i != nil && !i.Running() && s.conds.of(name).kind == condExited && s.roleLocked(name) == api.RoleReader
 		s.mu.Unlock()
 		if !still {
 			return
