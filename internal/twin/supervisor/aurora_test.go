@@ -151,8 +151,8 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 		t.Error("a client session survived drop-connections")
 	}
 
-	// hang-writer for 1 s: the postmaster is stopped, then runs again (no failover for so short).
-	if _, err := c.Chaos(ctx, api.ChaosRequest{Fault: api.ChaosHangWriter, For: time.Second}); err != nil {
+	// hang-writer for 0.5 s: the postmaster is stopped, then runs again (no failover for so short).
+	if _, err := c.Chaos(ctx, api.ChaosRequest{Fault: api.ChaosHangWriter, For: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if !processStoppedNow(old.PID) {
