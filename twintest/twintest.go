@@ -61,12 +61,12 @@ type Options struct {
 
 // Twin is a running twin.
 type Twin struct {
-	cfg     apgstack.Config
-	dir     string
-	remove  string // a directory Close removes
-	cancel  context.CancelFunc
-	done    chan error
-	closed  bool
+	cfg    apgstack.Config
+	dir    string
+	remove string // a directory Close removes
+	cancel context.CancelFunc
+	done   chan error
+	closed bool
 }
 
 // Start starts a twin for t and stops it when the test ends; it fails the test if it cannot.
