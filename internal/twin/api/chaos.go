@@ -16,7 +16,7 @@ const PathChaos = "/v1/chaos"
 // SQL functions aurora_inject_* ask for the same faults.
 const (
 	ChaosCrashWriter      = "crash-writer"      // SIGKILL of the writer's postmaster: a failover follows
-	ChaosHangWriter       = "hang-writer"       // SIGSTOP of the writer's processes for For, then SIGCONT
+	ChaosHangWriter       = "hang-writer"       // SIGSTOP of the writer's postmaster for For, then SIGCONT
 	ChaosCrashReader      = "crash-reader"      // SIGKILL of a reader's postmaster: restarted like a replaced instance
 	ChaosStallReplication = "stall-replication" // SIGSTOP of a reader's WAL receiver for For
 	ChaosDropConnections  = "drop-connections"  // pg_terminate_backend of every client session

@@ -119,6 +119,13 @@ BEGIN
 	END LOOP;
 	PERFORM pg_advisory_unlock(1095782480, pg_backend_pid());
 	PERFORM set_config('application_name', old_name, false);
+	-- The supervisor releases its answer once the request is gone; wait for that, so that this
+	-- session's next request is not taken as answered already.
+	FOR i IN 1..100 LOOP -- up to 10 s
+		EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+			AND l.classid IN (1095782481, 1095782482, 1095782483) AND l.objid = pg_backend_pid());
+		PERFORM pg_sleep(0.05);
+	END LOOP;
 	IF answer IS NULL THEN
 		RAISE EXCEPTION 'fault injection: the twin''s supervisor did not answer within 30 s';
 	ELSIF answer = 1095782482 THEN

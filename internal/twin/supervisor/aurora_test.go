@@ -141,6 +141,20 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	waitFor(t, "the replica lag above 1 s", func() bool { return lagOf() > 1000 })
 	waitFor(t, "the replica lag back to 0", func() bool { return lagOf() == 0 })
 
+	// aurora_inject_replica_failure through the reader endpoint: the request crosses a hot
+	// standby (advisory lock, answer lock) and stalls that reader's replication.
+	rc := mustConnect(t, h.twin, h.cfg.ReaderPort())
+	if got := queryText(t, rc, fmt.Sprintf("SELECT aurora.aurora_inject_replica_failure(100, 2, '%s')", reader)); got != "Success" {
+		t.Errorf("aurora_inject_replica_failure = %q", got)
+	}
+	if _, err := rc.Exec(ctx, "SELECT aurora.aurora_inject_replica_failure(100, 2, 'nosuch')"); err == nil || !strings.Contains(err.Error(), "fault injection failed") {
+		t.Errorf("aurora_inject_replica_failure of an unknown replica: %v", err)
+	}
+	if _, err := rc.Exec(ctx, "SELECT aurora.aurora_inject_disk_failure(10, 0, true, 5)"); err == nil || !strings.Contains(err.Error(), "not simulated") {
+		t.Errorf("aurora_inject_disk_failure: %v, want not simulated", err)
+	}
+	waitFor(t, "the replica lag back to 0 after the SQL stall", func() bool { return lagOf() == 0 })
+
 	// drop-connections ends the client sessions.
 	victim := mustConnect(t, h.twin, h.cfg.Database.Port)
 	res, err = c.Chaos(ctx, api.ChaosRequest{Fault: api.ChaosDropConnections})
@@ -151,12 +165,18 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 		t.Error("a client session survived drop-connections")
 	}
 
-	// hang-writer for 0.5 s: the postmaster is stopped, then runs again (no failover for so short).
-	if _, err := c.Chaos(ctx, api.ChaosRequest{Fault: api.ChaosHangWriter, For: 500 * time.Millisecond}); err != nil {
+	// hang-writer for 1 s (below the health check's limit): the postmaster is stopped, then runs again (no failover for so short).
+	res, err = c.Chaos(ctx, api.ChaosRequest{Fault: api.ChaosHangWriter, For: time.Second})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !processStoppedNow(old.PID) {
-		t.Error("hang-writer: the postmaster is not stopped")
+	// The stop takes effect when the postmaster is next scheduled (a busy machine: later).
+	stopped := false
+	for deadline := time.Now().Add(900 * time.Millisecond); !stopped && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		stopped = processStoppedNow(old.PID)
+	}
+	if !stopped {
+		t.Errorf("hang-writer: the postmaster %d was not seen stopped: %+v", old.PID, res)
 	}
 	waitFor(t, "the postmaster resumed", func() bool { return !processStoppedNow(old.PID) })
 
@@ -199,7 +219,8 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	h.finish(t, 2)
 	wantEvents(t, h.events(t), "fault injected by role "+h.cfg.Database.Username+" (SQL): crash-writer",
 		"fault injection refused: role chaos_tester is not a member of rds_superuser",
-		"fault injected by apgstack chaos: stall-replication")
+		"fault injected by apgstack chaos: stall-replication",
+		"fault injected by role "+h.cfg.Database.Username+" (SQL): stall-replication")
 }
 
 // processStoppedNow reads the process's state in /proc: T is stopped by a signal.
