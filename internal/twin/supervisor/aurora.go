@@ -39,6 +39,11 @@ func (s *Supervisor) installAurora(ctx context.Context, w *instance.Instance) er
 	}
 	defer conn.Close(ctx)
 	sql := strings.ReplaceAll(auroraSQL, "{{VERSION}}", strings.ReplaceAll(s.cfg.Database.EngineVersion, "'", ""))
+	// The readers start after this: a synchronous standby named from the last run must not be
+	// waited for.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = local"); err != nil {
+		return fmt.Errorf("install Aurora's SQL functions: %w", err)
+	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("install Aurora's SQL functions: %w", err)
 	}

@@ -217,7 +217,15 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	}
 	h.checkTopology(t, nw.Name, old.Name)
 	h.finish(t, 2)
-	wantEvents(t, h.events(t), "fault injected by role "+h.cfg.Database.Username+" (SQL): crash-writer",
+	events := h.events(t)
+
+	// After a restart the functions are there again and follow the roles kept.
+	h.down()
+	tw := up(t, h.cfg, h.dir)
+	h2 := &haTwin{twin: tw, sv: <-tw.sv}
+	h2.waitCluster(t, 2)
+	h2.checkTopology(t, nw.Name, old.Name)
+	wantEvents(t, events, "fault injected by role "+h.cfg.Database.Username+" (SQL): crash-writer",
 		"fault injection refused: role chaos_tester is not a member of rds_superuser",
 		"fault injected by apgstack chaos: stall-replication",
 		"fault injected by role "+h.cfg.Database.Username+" (SQL): stall-replication")
