@@ -122,8 +122,10 @@ func (s *Supervisor) resumeAfter(d time.Duration, i *instance.Instance, pid int)
 		case <-time.After(d):
 		case <-s.ha.ctx.Done():
 		}
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
-			s.log.Warn("chaos: resume a stopped process", "instance", i.Name, "pid", pid, "err", err)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			if !errors.Is(err, syscall.ESRCH) { // ESRCH: gone meanwhile (a fenced writer)
+				s.log.Warn("chaos: resume a stopped process", "instance", i.Name, "pid", pid, "err", err)
+			}
 			return
 		}
 		s.instanceEvent(i.Name, "notification", "fault ended: process %d resumed (SIGCONT) after %s", pid, d)
