@@ -111,6 +111,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 		newUpCmd, newDownCmd, newStatusCmd, newOutputsCmd, newPSQLCmd, newFailoverCmd, newRotateCmd,
 		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd, newRebootCmd, newEnvCmd, newLogsCmd,
 		newVersionsCmd, newUpgradeCmd, newBootstrapCmd, newBenchCmd, newSuperviseCmd, newKeepCmd, newVersionCmd,
+		newChaosCmd,
 	} {
 		root.AddCommand(fn(a))
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apgstack/apgstack"
 )
@@ -62,6 +63,10 @@ func (b *backend) Reconfigure(_ context.Context, cfg apgstack.Config) (Reconfigu
 func (b *backend) Reboot(_ context.Context, instance string, failover bool) (RebootResult, error) {
 	b.asked = append(b.asked, fmt.Sprintf("reboot %s %v", instance, failover))
 	return RebootResult{Instance: instance}, nil
+}
+func (b *backend) Chaos(_ context.Context, req ChaosRequest) (ChaosResult, error) {
+	b.asked = append(b.asked, fmt.Sprintf("chaos %s %s", req.Fault, req.For))
+	return ChaosResult{Fault: req.Fault, For: req.For}, nil
 }
 func (b *backend) Metrics(context.Context) MetricsReport {
 	return MetricsReport{Cluster: "db", Samples: []Sample{{Instance: "instance1", Values: map[string]float64{"CPUUtilization": 1}}}}
@@ -146,7 +151,14 @@ func TestRoundTripOverUnixSocket(t *testing.T) {
 	if res, err := c.Reboot(ctx, "instance1", true); err != nil || res.Instance != "instance1" {
 		t.Errorf("reboot = %+v, %v", res, err)
 	}
-	want := []string{"failover instance2", "failover writer", "rotate rw", "backup incr", "archive", "snapshot before manual", "reconfigure all", "reboot instance1 true"}
+	if res, err := c.Chaos(ctx, ChaosRequest{Fault: ChaosHangWriter, For: time.Second}); err != nil || res.Fault != ChaosHangWriter {
+		t.Errorf("chaos = %+v, %v", res, err)
+	}
+	// A bad request is refused before the backend: the fault and the allowed ones are named.
+	if _, err := c.Chaos(ctx, ChaosRequest{Fault: "melt"}); !errors.As(err, &re) || !re.BadRequest() || !strings.Contains(err.Error(), `"melt": one of crash-writer`) {
+		t.Errorf("chaos melt = %v, want a 400 naming the fault and the allowed ones", err)
+	}
+	want := []string{"failover instance2", "failover writer", "rotate rw", "backup incr", "archive", "snapshot before manual", "reconfigure all", "reboot instance1 true", "chaos hang-writer 1s"}
 	if !slices.Equal(b.asked, want) {
 		t.Errorf("the backend was asked %q, want %q", b.asked, want)
 	}
@@ -156,5 +168,26 @@ func TestRoundTripOverUnixSocket(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestChaosRequestCheck: each refusal names the field, the value and what is allowed.
+func TestChaosRequestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		req  ChaosRequest
+		want string // "" is valid
+	}{
+		{ChaosRequest{Fault: ChaosCrashWriter}, ""},
+		{ChaosRequest{Fault: ChaosStallReplication, For: 30 * time.Second, Instance: "instance2"}, ""},
+		{ChaosRequest{Fault: ChaosHangWriter}, "for 0s: a duration above 0 and at most 1h0m0s allowed"},
+		{ChaosRequest{Fault: ChaosHangWriter, For: 2 * time.Hour}, "for 2h0m0s: a duration above 0"},
+		{ChaosRequest{Fault: ChaosDropConnections, For: time.Second}, "for 1s: this fault takes no duration"},
+		{ChaosRequest{Fault: ChaosCrashWriter, Instance: "instance2"}, `instance "instance2": only crash-reader and stall-replication`},
+		{ChaosRequest{Fault: ""}, `chaos fault "": one of crash-writer, hang-writer`},
+	} {
+		err := tc.req.Check()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.req, err, tc.want)
+		}
 	}
 }

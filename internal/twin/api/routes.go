@@ -129,6 +129,7 @@ type Backend interface {
 	Metrics(ctx context.Context) MetricsReport
 	Reconfigure(ctx context.Context, cfg apgstack.Config) (ReconfigureResult, error)
 	Reboot(ctx context.Context, instance string, failover bool) (RebootResult, error)
+	ChaosBackend // chaos.go
 }
 
 // Handler serves the API.
@@ -225,6 +226,7 @@ func Handler(b Backend) http.Handler {
 			reply(w, res, err)
 		}
 	})
+	handleChaos(mux, b)
 	return mux
 }
 

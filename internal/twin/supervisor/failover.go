@@ -41,6 +41,7 @@ func (s *Supervisor) startHA(ctx context.Context) func() {
 	s.ha.ctx = ctx
 	s.ha.wg.Go(func() { s.watch(ctx) })
 	s.ha.wg.Go(func() { s.rotationSchedule(ctx) })
+	s.ha.wg.Go(func() { s.auroraWatch(ctx) }) // Aurora's fault-injection functions (aurora.go)
 	return func() {
 		cancel()
 		s.ha.wg.Wait()

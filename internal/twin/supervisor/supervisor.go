@@ -381,6 +381,9 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err := s.firstCreation(ctx, w, master); err != nil {
 		return err
 	}
+	if err := s.installAurora(ctx, w); err != nil { // Aurora's SQL functions, twin only (aurora.go)
+		return err
+	}
 	if err := s.dropStraySlots(ctx, w); err != nil {
 		return err
 	}
