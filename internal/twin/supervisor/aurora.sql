@@ -2,7 +2,9 @@
 -- own). Names, arguments and result columns follow AWS's reference:
 -- https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora_replica_status.html and
 -- https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Managing.FaultInjectionQueries.html
--- The supervisor runs this file as its superuser on the writer at every start; it replicates to
+-- Aurora's functions are built in, so they go into pg_catalog (callable with no schema, left out
+-- of pg_dump); their helpers into the schema aurora. The supervisor runs this file as its
+-- superuser on the writer at every start; it replicates to
 -- the readers. {{VERSION}} is replaced by the engine version.
 CREATE SCHEMA IF NOT EXISTS aurora;
 REVOKE ALL ON SCHEMA aurora FROM PUBLIC;
@@ -17,12 +19,12 @@ CREATE TABLE IF NOT EXISTS aurora.topology (
 );
 REVOKE ALL ON aurora.topology FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION aurora.aurora_version() RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_version() RETURNS text
 	LANGUAGE sql STABLE AS $$ SELECT '{{VERSION}}'::text $$;
 
 -- The instance's name: cluster_name, which the supervisor sets to it in each postgresql.conf,
 -- so it is right on a reader and after a failover.
-CREATE OR REPLACE FUNCTION aurora.aurora_db_instance_identifier() RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_db_instance_identifier() RETURNS text
 	LANGUAGE sql STABLE AS $$ SELECT current_setting('cluster_name') $$;
 
 -- A reader's session_id: a UUID stable for the instance.
@@ -32,11 +34,11 @@ CREATE OR REPLACE FUNCTION aurora.reader_session_id(server_id text) RETURNS text
 CREATE OR REPLACE FUNCTION aurora.lsn(l pg_lsn) RETURNS bigint
 	LANGUAGE sql IMMUTABLE AS $$ SELECT (l - '0/0'::pg_lsn)::bigint $$;
 
-DROP FUNCTION IF EXISTS aurora.aurora_replica_status();
+DROP FUNCTION IF EXISTS pg_catalog.aurora_replica_status();
 -- One row per instance. On the writer, the readers' rows come from pg_stat_replication; on a
 -- reader, its own row from its WAL receiver and replay, the others' from aurora.topology (NULL
 -- where a reader cannot know). Columns Aurora's storage layer has and PostgreSQL has not are NULL.
-CREATE FUNCTION aurora.aurora_replica_status() RETURNS TABLE (
+CREATE FUNCTION pg_catalog.aurora_replica_status() RETURNS TABLE (
 	server_id text, session_id text, durable_lsn bigint, highest_lsn_rcvd bigint,
 	current_read_lsn bigint, cur_replay_latency_in_usec bigint, active_txns bigint,
 	is_current boolean, last_transport_error integer, last_error_timestamp timestamptz,
@@ -86,7 +88,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 	FROM me, aurora.topology t WHERE me.reader AND NOT t.is_writer AND t.server_id <> me.name
 $$;
-GRANT EXECUTE ON FUNCTION aurora.aurora_replica_status() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_catalog.aurora_replica_status() TO PUBLIC;
 
 -- Fault injection. A request reaches the supervisor this way (it works on a hot standby, where
 -- nothing can be written): the calling session names the fault in its application_name and
@@ -137,7 +139,7 @@ BEGIN
 	RETURN 'Success';
 END $$;
 
-CREATE OR REPLACE FUNCTION aurora.aurora_inject_crash(crash_type text) RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_crash(crash_type text) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF crash_type IS NULL OR lower(crash_type) NOT IN ('instance', 'dispatcher', 'node') THEN
@@ -146,7 +148,7 @@ BEGIN
 	RETURN aurora.request_fault('crash ' || lower(crash_type), true);
 END $$;
 
-CREATE OR REPLACE FUNCTION aurora.aurora_inject_replica_failure(failure_percentage double precision, time_interval integer, replica_name text) RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_replica_failure(failure_percentage double precision, time_interval integer, replica_name text) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF failure_percentage IS NULL OR failure_percentage < 0 OR failure_percentage > 100 THEN
@@ -166,25 +168,25 @@ END $$;
 
 -- Aurora's storage-volume faults: the twin's storage is a local disk that cannot be made to fail
 -- or slow down for one server, so these are refused (the README says so).
-CREATE OR REPLACE FUNCTION aurora.aurora_inject_disk_failure(failure_percentage double precision, index integer, is_disk boolean, time_interval integer) RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_disk_failure(failure_percentage double precision, index integer, is_disk boolean, time_interval integer) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
 	RAISE EXCEPTION 'aurora_inject_disk_failure: not simulated on the local twin (its storage is a local disk); use apgstack chaos or aurora_inject_crash'
 		USING ERRCODE = 'feature_not_supported';
 END $$;
 
-CREATE OR REPLACE FUNCTION aurora.aurora_inject_disk_congestion(failure_percentage double precision, minimum integer, maximum integer, index integer, is_disk boolean, time_interval integer) RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_disk_congestion(failure_percentage double precision, minimum integer, maximum integer, index integer, is_disk boolean, time_interval integer) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
 	RAISE EXCEPTION 'aurora_inject_disk_congestion: not simulated on the local twin (its storage is a local disk); use apgstack chaos hang-writer'
 		USING ERRCODE = 'feature_not_supported';
 END $$;
 
-REVOKE EXECUTE ON FUNCTION aurora.request_fault(text, boolean), aurora.aurora_inject_crash(text),
-	aurora.aurora_inject_replica_failure(double precision, integer, text),
-	aurora.aurora_inject_disk_failure(double precision, integer, boolean, integer),
-	aurora.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION aurora.request_fault(text, boolean), aurora.aurora_inject_crash(text),
-	aurora.aurora_inject_replica_failure(double precision, integer, text),
-	aurora.aurora_inject_disk_failure(double precision, integer, boolean, integer),
-	aurora.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) TO rds_superuser;
+REVOKE EXECUTE ON FUNCTION aurora.request_fault(text, boolean), pg_catalog.aurora_inject_crash(text),
+	pg_catalog.aurora_inject_replica_failure(double precision, integer, text),
+	pg_catalog.aurora_inject_disk_failure(double precision, integer, boolean, integer),
+	pg_catalog.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora.request_fault(text, boolean), pg_catalog.aurora_inject_crash(text),
+	pg_catalog.aurora_inject_replica_failure(double precision, integer, text),
+	pg_catalog.aurora_inject_disk_failure(double precision, integer, boolean, integer),
+	pg_catalog.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) TO rds_superuser;

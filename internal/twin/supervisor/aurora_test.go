@@ -14,11 +14,11 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
-// replicaStatus is aurora.aurora_replica_status() as "server_id/session_id" rows, sorted by
+// replicaStatus is aurora_replica_status() as "server_id/session_id" rows, sorted by
 // server_id, and each row's lag (nil when NULL).
 func replicaStatus(t *testing.T, c *pgx.Conn) ([]string, map[string]*float32) {
 	t.Helper()
-	rows, err := c.Query(context.Background(), "SELECT server_id, session_id, replica_lag_in_msec, durable_lsn FROM aurora.aurora_replica_status() ORDER BY server_id")
+	rows, err := c.Query(context.Background(), "SELECT server_id, session_id, replica_lag_in_msec, durable_lsn FROM aurora_replica_status() ORDER BY server_id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,10 @@ func (h *haTwin) checkTopology(t *testing.T, writer, reader string) {
 	t.Helper()
 	w := mustConnect(t, h.twin, h.cfg.Database.Port)
 	r := mustConnect(t, h.twin, h.cfg.ReaderPort())
-	if got := queryText(t, w, "SELECT aurora.aurora_db_instance_identifier()"); got != writer {
+	if got := queryText(t, w, "SELECT aurora_db_instance_identifier()"); got != writer {
 		t.Errorf("writer endpoint: aurora_db_instance_identifier() = %s, want %s", got, writer)
 	}
-	if got := queryText(t, r, "SELECT aurora.aurora_db_instance_identifier()"); got != reader {
+	if got := queryText(t, r, "SELECT aurora_db_instance_identifier()"); got != reader {
 		t.Errorf("reader endpoint: aurora_db_instance_identifier() = %s, want %s", got, reader)
 	}
 	uuid := queryText(t, w, fmt.Sprintf("SELECT aurora.reader_session_id('%s')", reader))
@@ -73,7 +73,7 @@ func (h *haTwin) checkTopology(t *testing.T, writer, reader string) {
 		rs, _ := replicaStatus(t, r)
 		return strings.Join(ws, ",") == strings.Join(want, ",") && strings.Join(rs, ",") == strings.Join(want, ",")
 	})
-	if v := queryText(t, w, "SELECT aurora.aurora_version()"); v != h.cfg.Database.EngineVersion {
+	if v := queryText(t, w, "SELECT aurora_version()"); v != h.cfg.Database.EngineVersion {
 		t.Errorf("aurora_version() = %s, want %s", v, h.cfg.Database.EngineVersion)
 	}
 }
@@ -105,7 +105,7 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tester.Close(ctx)
-	if _, err := tester.Exec(ctx, "SELECT aurora.aurora_inject_crash('instance')"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+	if _, err := tester.Exec(ctx, "SELECT aurora_inject_crash('instance')"); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("aurora_inject_crash by a non-admin role: %v, want permission denied", err)
 	}
 	// Forging the request by hand: the supervisor checks the session's role and refuses.
@@ -144,13 +144,13 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	// aurora_inject_replica_failure through the reader endpoint: the request crosses a hot
 	// standby (advisory lock, answer lock) and stalls that reader's replication.
 	rc := mustConnect(t, h.twin, h.cfg.ReaderPort())
-	if got := queryText(t, rc, fmt.Sprintf("SELECT aurora.aurora_inject_replica_failure(100, 2, '%s')", reader)); got != "Success" {
+	if got := queryText(t, rc, fmt.Sprintf("SELECT aurora_inject_replica_failure(100, 2, '%s')", reader)); got != "Success" {
 		t.Errorf("aurora_inject_replica_failure = %q", got)
 	}
-	if _, err := rc.Exec(ctx, "SELECT aurora.aurora_inject_replica_failure(100, 2, 'nosuch')"); err == nil || !strings.Contains(err.Error(), "fault injection failed") {
+	if _, err := rc.Exec(ctx, "SELECT aurora_inject_replica_failure(100, 2, 'nosuch')"); err == nil || !strings.Contains(err.Error(), "fault injection failed") {
 		t.Errorf("aurora_inject_replica_failure of an unknown replica: %v", err)
 	}
-	if _, err := rc.Exec(ctx, "SELECT aurora.aurora_inject_disk_failure(10, 0, true, 5)"); err == nil || !strings.Contains(err.Error(), "not simulated") {
+	if _, err := rc.Exec(ctx, "SELECT aurora_inject_disk_failure(10, 0, true, 5)"); err == nil || !strings.Contains(err.Error(), "not simulated") {
 		t.Errorf("aurora_inject_disk_failure: %v, want not simulated", err)
 	}
 	waitFor(t, "the replica lag back to 0 after the SQL stall", func() bool { return lagOf() == 0 })
@@ -198,7 +198,7 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	// aurora_inject_crash('instance') by the master user through the writer endpoint.
 	h.moreWrites(t, 50)
 	m := mustConnect(t, h.twin, h.cfg.Database.Port)
-	if _, err := m.Exec(ctx, "SELECT aurora.aurora_inject_crash('instance')"); err == nil {
+	if _, err := m.Exec(ctx, "SELECT aurora_inject_crash('instance')"); err == nil {
 		t.Error("aurora_inject_crash returned: its session should end with the crash")
 	}
 	if !gone(old.PID, 20*time.Second) {
