@@ -18,6 +18,8 @@ import (
 // pseudo-terminal it draws the live view and q quits it with exit 0.
 func TestBinaryTop(t *testing.T) {
 	c := buildCLI(t)
+	// pre-prod: a writer and a reader to switch over to.
+	c.sets = append(c.sets, "--set", "environment.stage=pre-prod")
 	c.ok("init")
 	c.downAt(filepath.Join(c.work, ".apgstack"))
 	c.ok("up")
@@ -37,8 +39,13 @@ func TestBinaryTop(t *testing.T) {
 			}
 		}
 		for _, e := range st.Endpoints {
-			if !strings.Contains(frame, e.Address) || !strings.Contains(frame, strings.Join(e.Backends, ", ")) {
-				missing = append(missing, e.Name+" endpoint "+e.Address+" -> "+strings.Join(e.Backends, ", "))
+			if !strings.Contains(frame, e.Address) {
+				missing = append(missing, e.Name+" endpoint "+e.Address)
+			}
+			for _, b := range e.Backends {
+				if !strings.Contains(frame, b) {
+					missing = append(missing, e.Name+" endpoint backend "+b)
+				}
 			}
 		}
 		return missing
@@ -77,9 +84,48 @@ func TestBinaryTop(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if _, err := tty.Write([]byte("q")); err != nil {
-			t.Fatal(err)
+		waitFor := func(what string, ok func(string) bool) {
+			t.Helper()
+			deadline := time.Now().Add(60 * time.Second)
+			for !ok(out.String()) {
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					t.Fatalf("no %s after 60 s:\n%q", what, out.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
+		key := func(k string) {
+			t.Helper()
+			if _, err := tty.Write([]byte(k)); err != nil {
+				t.Fatal(err)
+			}
+			// Keys typed at once reach bubbletea as one multi-rune key: one at a time.
+			time.Sleep(300 * time.Millisecond)
+		}
+		// p: psql on the selected instance (the writer, first), the view suspended meanwhile.
+		key("p")
+		waitFor("psql prompt", func(s string) bool { return strings.Contains(s, "=>") || strings.Contains(s, "=#") })
+		key("select upper('psql' || '-ran');\n")
+		waitFor("psql's answer", func(s string) bool { return strings.Contains(s, "PSQL-RAN") })
+		key("\\q\n")
+		waitFor("the view back after psql", func(s string) bool { return strings.Contains(s, "ended") })
+		// j selects the reader, s asks, y confirms: the switchover happens.
+		oldWriter, reader := st.Instances[0].Name, ""
+		for _, in := range st.Instances {
+			if in.Role == api.RoleReader {
+				reader = in.Name
+			}
+			if in.Role == api.RoleWriter {
+				oldWriter = in.Name
+			}
+		}
+		key("j")
+		key("s")
+		waitFor("the confirmation", func(s string) bool { return strings.Contains(s, "switch over to "+reader+"?") })
+		key("y")
+		waitFor("the switchover's outcome", func(s string) bool { return strings.Contains(s, reader+" is the writer now (was "+oldWriter+")") })
+		key("q")
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
@@ -90,6 +136,35 @@ func TestBinaryTop(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Fatalf("top did not exit after q:\n%q", out.String())
+		}
+		stdout, _ := c.ok("status", "-o", "json")
+		var after api.Status
+		if err := json.Unmarshal([]byte(stdout), &after); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range after.Instances {
+			if in.Role == api.RoleWriter && in.Name != reader {
+				t.Errorf("after the switchover from top, the writer is %s, want %s", in.Name, reader)
+			}
+		}
+		// Without a terminal, the writer endpoint's row now names the new writer.
+		frame, _ := c.ok("top")
+		moved := false
+		for _, line := range strings.Split(frame, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "writer" && strings.HasPrefix(f[1], "127.0.0.1:") && f[2] == reader {
+				moved = true
+			}
+		}
+		if !moved {
+			t.Errorf("after the switchover the writer endpoint does not point to %s:\n%s", reader, frame)
+		}
+	})
+
+	t.Run("supervisor gone", func(t *testing.T) {
+		c.ok("down", "--skip-final-snapshot", "--yes")
+		code, _, stderr := c.try("top")
+		if code == 0 || !strings.Contains(stderr, "not running") {
+			t.Errorf("top on a stopped twin: exit %d, stderr %q; want an error saying it is not running", code, stderr)
 		}
 	})
 }

@@ -29,16 +29,21 @@ const historyLen = 30
 // History keeps the last values of the sparkline metrics per instance.
 type History struct {
 	cpu, conns map[string][]float64
+	seen       map[string]time.Time // the last sample taken per instance: a sample counts once
 }
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{cpu: map[string][]float64{}, conns: map[string][]float64{}}
+	return &History{cpu: map[string][]float64{}, conns: map[string][]float64{}, seen: map[string]time.Time{}}
 }
 
 // Add appends a frame's latest samples.
 func (h *History) Add(f Frame) {
 	for _, s := range f.Metrics.Samples {
+		if !s.Time.After(h.seen[s.Instance]) {
+			continue
+		}
+		h.seen[s.Instance] = s.Time
 		if v, ok := s.Values["CPUUtilization"]; ok {
 			h.cpu[s.Instance] = push(h.cpu[s.Instance], v)
 		}
@@ -119,7 +124,7 @@ func Render(f Frame, h *History, v View) string {
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tADDRESS\tPOINTS TO\tCONNECTIONS")
 	for _, e := range st.Endpoints {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Name, e.Address, dash(strings.Join(e.Backends, ", ")), e.Connections)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Name, e.Address, dash(strings.Join(backends(st, e), ", ")), e.Connections)
 	}
 	tw.Flush()
 
@@ -168,12 +173,29 @@ func Line(f Frame) string {
 		parts = append(parts, p)
 	}
 	for _, e := range st.Endpoints {
-		parts = append(parts, fmt.Sprintf("%s->%s", e.Name, strings.Join(e.Backends, ",")))
+		parts = append(parts, fmt.Sprintf("%s->%s", e.Name, strings.Join(backends(st, e), ",")))
 	}
 	if f.Err != nil {
 		parts = append(parts, "error: "+f.Err.Error())
 	}
 	return strings.Join(parts, " ")
+}
+
+// backends names the instances behind an endpoint ("instance1 127.0.0.1:6001"); a backend
+// address no instance listens on is shown as is.
+func backends(st api.Status, e api.Endpoint) []string {
+	var out []string
+	for _, b := range e.Backends {
+		name := b
+		for _, in := range st.Instances {
+			if strings.HasSuffix(b, fmt.Sprintf(":%d", in.Port)) || b == in.Name {
+				name = in.Name + " " + b
+				break
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func last(vs []float64, format string) string {
