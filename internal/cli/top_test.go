@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +64,33 @@ func TestBinaryTop(t *testing.T) {
 		}
 		if strings.Contains(frame, "\x1b[") {
 			t.Errorf("escape sequences in the plain frame:\n%q", frame)
+		}
+	})
+
+	t.Run("follow", func(t *testing.T) {
+		cmd := c.command("top", "--follow", "--interval", "200ms")
+		var out lockedBuffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(out.String(), "\n") < 3 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) < 3 {
+			t.Fatalf("top --follow: %d lines in 20 s (exit %v):\n%s", len(lines), err, out.String())
+		}
+		for _, l := range lines {
+			if !strings.Contains(l, " ready ") || !strings.Contains(l, "=writer/running") || !strings.Contains(l, "writer->") {
+				t.Errorf("line %q lacks the phase, the writer or the writer endpoint", l)
+			}
+		}
+		if err != nil {
+			t.Errorf("top --follow after an interrupt: %v", err)
 		}
 	})
 
