@@ -40,6 +40,9 @@ BENCHMARKS.md:
   switchover    write unavailability, errors and acknowledged writes lost in a planned switchover
   failover      SIGKILL (and SIGSTOP) of the writer to the first acknowledged write through the
                 writer endpoint, and acknowledged writes lost (prod, synchronous replication)
+  saturation    failovers the supervisor performs (target 0) while a connection flood beyond
+                max_connections, pgbench at full CPU, a checkpoint storm and a large VACUUM load
+                the prod writer in turn, --saturation-phase each
   bestpractice  pgbench TPS with the best-practice parameter groups against PostgreSQL's defaults
 
 The two sides of every comparison run interleaved (A B A B) and ratios are given with their
