@@ -63,6 +63,9 @@ func (r *runner) saturation(ctx context.Context) error {
 			return ctx.Err()
 		}
 		r.progress("saturation: %s: %s; %d failovers, %d writer changes", p.name, note, len(f.events), f.writerChanges)
+		if f.instErr != "" {
+			r.progress("  instance error seen: %s", f.instErr)
+		}
 		for _, e := range f.events {
 			r.progress("  supervisor: %s", e)
 		}
@@ -84,6 +87,7 @@ type failoverWatch struct {
 	done    chan struct{}
 	changes int
 	pollErr string
+	instErr string // the last error the status gave for an instance (the failed health check)
 }
 
 // failovers is what a watch saw.
@@ -91,6 +95,7 @@ type failovers struct {
 	events        []string // failover events (category failover) of the supervisor
 	writerChanges int      // times the status named another writer
 	pollErr       string   // the last status error, if the supervisor did not answer
+	instErr       string   // the last instance error the status showed
 }
 
 func (f failovers) count() int { return max(len(f.events), f.writerChanges) }
@@ -111,6 +116,11 @@ func watchFailovers(ctx context.Context, tw *liveTwin) *failoverWatch {
 				}
 				last = in.Name
 			}
+			for _, in := range st.Instances {
+				if in.Error != "" {
+					w.instErr = in.Name + ": " + in.Error
+				}
+			}
 			select {
 			case <-wctx.Done():
 				return
@@ -124,7 +134,7 @@ func watchFailovers(ctx context.Context, tw *liveTwin) *failoverWatch {
 func (w *failoverWatch) stop(ctx context.Context) failovers {
 	w.cancel()
 	<-w.done
-	f := failovers{writerChanges: w.changes, pollErr: w.pollErr}
+	f := failovers{writerChanges: w.changes, pollErr: w.pollErr, instErr: w.instErr}
 	if evs, err := w.tw.client().Events(ctx); err == nil {
 		for _, ev := range evs {
 			if !ev.Time.Before(w.start) && ev.Category == "failover" {
@@ -141,6 +151,9 @@ func saturationRow(phase, note string, f failovers, err error) Row {
 		Verdict: verdict(f.count() == 0), Note: note}
 	if len(f.events) > 0 {
 		row.Note += "; " + f.events[0]
+	}
+	if f.instErr != "" {
+		row.Note += "; instance error: " + f.instErr
 	}
 	if f.pollErr != "" {
 		row.Note += "; status: " + f.pollErr

@@ -21,6 +21,7 @@ func TestSaturationRow(t *testing.T) {
 		{"writer changed without an event", failovers{writerChanges: 2}, nil, "2", Missed, "load"},
 		{"load broke off", failovers{}, errors.New("pgbench: connection refused"), "0", Failed, "connection refused"},
 		{"load broke off after a failover", failovers{writerChanges: 1}, errors.New("pgbench: exit 2"), "1", Missed, "exit 2"},
+		{"health check failed", failovers{writerChanges: 1, instErr: "instance1: health check: timeout"}, nil, "1", Missed, "instance error: instance1: health check: timeout"},
 		{"supervisor silent", failovers{pollErr: "dial unix: timeout"}, nil, "0", Met, "status: dial unix"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
