@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,11 +18,12 @@ import (
 
 func newBenchCmd(a *App) *cobra.Command {
 	var (
-		quick   bool
-		runs    int
-		out     string
-		only    []string
-		workDir string
+		quick    bool
+		satPhase time.Duration
+		runs     int
+		out      string
+		only     []string
+		workDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -38,6 +40,9 @@ BENCHMARKS.md:
   switchover    write unavailability, errors and acknowledged writes lost in a planned switchover
   failover      SIGKILL (and SIGSTOP) of the writer to the first acknowledged write through the
                 writer endpoint, and acknowledged writes lost (prod, synchronous replication)
+  saturation    failovers the supervisor performs (target 0) while a connection flood beyond
+                max_connections, pgbench at full CPU, a checkpoint storm and a large VACUUM load
+                the prod writer in turn, --saturation-phase each
   bestpractice  pgbench TPS with the best-practice parameter groups against PostgreSQL's defaults
 
 The two sides of every comparison run interleaved (A B A B) and ratios are given with their
@@ -76,7 +81,7 @@ minutes; --quick finishes in under two.`,
 				log = a.Log
 			}
 			rep, runErr := bench.Run(cmd.Context(), bench.Options{
-				Config: cfg, Quick: quick, Runs: runs, Only: only, WorkDir: workDir,
+				Config: cfg, Quick: quick, Runs: runs, Only: only, WorkDir: workDir, SaturationPhase: satPhase,
 				Progress: a.Stderr, Log: log,
 				Synth: func(cfg apgstack.Config, dir string) error {
 					_, _, err := Synth(cfg, dir, "yaml", stacks.Available())
@@ -114,6 +119,7 @@ minutes; --quick finishes in under two.`,
 		},
 	}
 	f := cmd.Flags()
+	f.DurationVar(&satPhase, "saturation-phase", 0, "how long each load of the saturation scenario lasts (default 45s, 8s with --quick)")
 	f.BoolVar(&quick, "quick", false, "fewer, shorter runs (under two minutes)")
 	f.IntVar(&runs, "runs", 0, "runs of every scenario (default 5 for time to ready, 10 for failover; --quick fewer)")
 	f.StringVar(&out, "out", "BENCHMARKS.md", "file to write the report to ('' writes none)")

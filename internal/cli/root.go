@@ -109,7 +109,7 @@ Precedence: flags override APGSTACK_* environment variables, which override the 
 	for _, fn := range []func(*App) *cobra.Command{
 		newInitCmd, newSynthCmd, newValidateCmd, newPolicyCmd, newExplainCmd, newPackageCmd,
 		newUpCmd, newDownCmd, newStatusCmd, newOutputsCmd, newPSQLCmd, newFailoverCmd, newRotateCmd,
-		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd, newRebootCmd, newEnvCmd, newLogsCmd,
+		newBackupCmd, newRestoreCmd, newSnapshotCmd, newEventsCmd, newMetricsCmd, newTopCmd, newRebootCmd, newEnvCmd, newLogsCmd,
 		newVersionsCmd, newUpgradeCmd, newBootstrapCmd, newBenchCmd, newSuperviseCmd, newKeepCmd, newVersionCmd,
 		newChaosCmd,
 	} {

@@ -35,11 +35,12 @@ const (
 	ScenarioEndpoint     = "endpoint"
 	ScenarioSwitchover   = "switchover"
 	ScenarioFailover     = "failover"
+	ScenarioSaturation   = "saturation"
 	ScenarioBestPractice = "bestpractice"
 )
 
 // Scenarios lists every scenario in running order.
-var Scenarios = []string{ScenarioSynth, ScenarioReady, ScenarioEndpoint, ScenarioSwitchover, ScenarioFailover, ScenarioBestPractice}
+var Scenarios = []string{ScenarioSynth, ScenarioReady, ScenarioEndpoint, ScenarioSwitchover, ScenarioFailover, ScenarioSaturation, ScenarioBestPractice}
 
 // Options configure a bench run.
 type Options struct {
@@ -60,6 +61,8 @@ type Options struct {
 	// WorkDir is where state directories are created (default /var/tmp): the server account
 	// must reach it.
 	WorkDir string
+	// SaturationPhase is how long each load of the saturation scenario lasts (0: 45 s, 8 s with Quick).
+	SaturationPhase time.Duration
 	// Progress receives a line per step (stderr).
 	Progress io.Writer
 	Log      *slog.Logger
@@ -186,6 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		ScenarioEndpoint:     r.endpoint,
 		ScenarioSwitchover:   r.switchover,
 		ScenarioFailover:     r.failover,
+		ScenarioSaturation:   r.saturation,
 		ScenarioBestPractice: r.bestPractice,
 	}
 	for _, name := range Scenarios {
