@@ -26,7 +26,7 @@ func newTopCmd(a *App) *cobra.Command {
 		Use:   "top",
 		Short: "Live view of the local twin: instances, endpoints, alarms, last events",
 		Long: `A live terminal view of the local twin, refreshed every second: the instances with role,
-state, lag and sparklines of CPU and connections, the endpoints and the instances behind them,
+state, lag and sparklines of TPS, connections and CPU, the endpoints and the instances behind them,
 the alarms not OK and the last events. Keys: up/down select an instance, s switches over to the
 selected reader (after a confirmation), p opens psql on the selected instance (the view resumes
 when psql exits), q quits.

@@ -1,5 +1,5 @@
 // Package topview is the model and view of `apgstack top`: a live view of the local twin (its
-// instances with role, state, lag and sparklines of CPU and connections, its endpoints, alarms and
+// instances with role, state, lag and sparklines of TPS, connections and CPU, its endpoints, alarms and
 // last events). Render is pure, so the view is tested without a terminal; Model drives it with
 // bubbletea.
 package topview
@@ -26,19 +26,39 @@ type Frame struct {
 // historyLen is how many refreshes a sparkline shows.
 const historyLen = 30
 
-// History keeps the last values of the sparkline metrics per instance.
+// History keeps the last values of the sparklines per instance: TPS and connections from each
+// refresh's status (the servers' own counters), CPU from the supervisor's metric samples.
 type History struct {
-	cpu, conns map[string][]float64
-	seen       map[string]time.Time // the last sample taken per instance: a sample counts once
+	tps, conns, cpu map[string][]float64
+	seen            map[string]time.Time // the last sample taken per instance: a sample counts once
+	last            map[string]reading   // the previous refresh's transaction count per instance
+}
+
+type reading struct {
+	at           time.Time
+	transactions int64
 }
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{cpu: map[string][]float64{}, conns: map[string][]float64{}, seen: map[string]time.Time{}}
+	return &History{tps: map[string][]float64{}, conns: map[string][]float64{}, cpu: map[string][]float64{},
+		seen: map[string]time.Time{}, last: map[string]reading{}}
 }
 
-// Add appends a frame's latest samples.
+// Add appends a frame's values: a TPS point is the difference of two readings of the server's
+// transaction count (none after a restart reset it), a connections point the server's sessions.
 func (h *History) Add(f Frame) {
+	for _, in := range f.Status.Instances {
+		if in.State != api.StateRunning {
+			delete(h.last, in.Name)
+			continue
+		}
+		if prev, ok := h.last[in.Name]; ok && f.At.After(prev.at) && in.Transactions >= prev.transactions {
+			h.tps[in.Name] = push(h.tps[in.Name], float64(in.Transactions-prev.transactions)/f.At.Sub(prev.at).Seconds())
+		}
+		h.last[in.Name] = reading{at: f.At, transactions: in.Transactions}
+		h.conns[in.Name] = push(h.conns[in.Name], float64(in.Sessions))
+	}
 	for _, s := range f.Metrics.Samples {
 		if !s.Time.After(h.seen[s.Instance]) {
 			continue
@@ -46,9 +66,6 @@ func (h *History) Add(f Frame) {
 		h.seen[s.Instance] = s.Time
 		if v, ok := s.Values["CPUUtilization"]; ok {
 			h.cpu[s.Instance] = push(h.cpu[s.Instance], v)
-		}
-		if v, ok := s.Values["DatabaseConnections"]; ok {
-			h.conns[s.Instance] = push(h.conns[s.Instance], v)
 		}
 	}
 }
@@ -102,7 +119,7 @@ func Render(f Frame, h *History, v View) string {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  INSTANCE\tROLE\tSTATE\tPORT\tLAG\tSYNC\tCPU %\tCONNECTIONS\t")
+	fmt.Fprintln(tw, "  INSTANCE\tROLE\tSTATE\tPORT\tLAG\tSYNC\tTPS\tCONNECTIONS\tCPU %\t")
 	for i, in := range st.Instances {
 		mark := " "
 		if i == v.Selected {
@@ -115,8 +132,9 @@ func Render(f Frame, h *History, v View) string {
 				lag += fmt.Sprintf(" %.1fs", *in.LagSeconds)
 			}
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%d\t%s\t%s\t%s %s\t%s %s\t\n", mark, in.Name, in.Role, in.State, in.Port, lag, dash(in.SyncState),
-			Sparkline(h.cpu[in.Name]), last(h.cpu[in.Name], "%.0f"), Sparkline(h.conns[in.Name]), last(h.conns[in.Name], "%.0f"))
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%d\t%s\t%s\t%s %s\t%s %s\t%s %s\t\n", mark, in.Name, in.Role, in.State, in.Port, lag, dash(in.SyncState),
+			Sparkline(h.tps[in.Name]), last(h.tps[in.Name], "%.0f"), Sparkline(h.conns[in.Name]), last(h.conns[in.Name], "%.0f"),
+			Sparkline(h.cpu[in.Name]), last(h.cpu[in.Name], "%.0f"))
 	}
 	tw.Flush()
 

@@ -2,6 +2,7 @@ package topview
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,5 +87,35 @@ func TestSparkline(t *testing.T) {
 		if got := Sparkline(c.in); got != c.want {
 			t.Errorf("Sparkline(%v) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestTPSFromTwoReadings: TPS is the difference of the servers' transaction counts over the time
+// between refreshes; a restart (the count going back) or a stopped instance gives no point.
+func TestTPSFromTwoReadings(t *testing.T) {
+	at := time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC)
+	frame := func(sec int, xacts int64, sessions int, state string) Frame {
+		return Frame{At: at.Add(time.Duration(sec) * time.Second), Status: api.Status{Instances: []api.Instance{
+			{Name: "demo-1", Role: api.RoleWriter, State: state, Transactions: xacts, Sessions: sessions}}}}
+	}
+	h := NewHistory()
+	for _, f := range []Frame{
+		frame(0, 100, 2, api.StateRunning),
+		frame(2, 600, 5, api.StateRunning), // 250 tps
+		frame(3, 50, 1, api.StateRunning),  // restarted: no TPS point
+		frame(4, 150, 1, api.StateRunning), // 100 tps
+		frame(5, 0, 0, api.StateStopped),   // stopped: nothing
+		frame(6, 10, 1, api.StateRunning),  // first reading after a stop: no TPS point
+	} {
+		h.Add(f)
+	}
+	if got, want := h.tps["demo-1"], []float64{250, 100}; !slices.Equal(got, want) {
+		t.Errorf("tps = %v, want %v", got, want)
+	}
+	if got, want := h.conns["demo-1"], []float64{2, 5, 1, 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("connections = %v, want %v", got, want)
+	}
+	if out := Render(frame(6, 10, 1, api.StateRunning), h, View{}); !strings.Contains(out, "TPS") || !strings.Contains(out, "█▃ 100") {
+		t.Errorf("frame without the TPS sparkline:\n%s", out)
 	}
 }

@@ -77,8 +77,13 @@ type Instance struct {
 	SyncState string `json:"syncState,omitempty"`
 	// Promotable says whether failover may promote this reader without losing an acknowledged
 	// write: always in async stages, and in prod only while it is known to be in sync.
-	Promotable bool   `json:"promotable"`
-	Error      string `json:"error,omitempty"`
+	Promotable bool `json:"promotable"`
+	// Transactions is the server's count of transactions (committed and rolled back) since its
+	// statistics were reset: a rate is the difference of two readings. Sessions is its client
+	// sessions (pg_stat_activity), whichever way they came in.
+	Transactions int64  `json:"transactions,omitempty"`
+	Sessions     int    `json:"sessions"`
+	Error        string `json:"error,omitempty"`
 }
 
 // Endpoint is a cluster or reader endpoint.

@@ -443,6 +443,35 @@ func QueryHealth(ctx context.Context, conn *pgx.Conn) (Health, error) {
 	return h, nil
 }
 
+// Activity is what a server is doing: its transactions (committed and rolled back, summed over
+// its databases since statistics were reset; a rate comes from two readings) and its client
+// sessions.
+type Activity struct {
+	Transactions int64
+	Sessions     int
+}
+
+// Observe reads Health and Activity on one connection, for status. The health check itself keeps
+// to QueryHealth: a query that saturation cannot slow down.
+func (i *Instance) Observe(ctx context.Context) (Health, Activity, error) {
+	conn, err := i.Connect(ctx, "postgres")
+	if err != nil {
+		return Health{}, Activity{}, err
+	}
+	defer conn.Close(ctx)
+	h, err := QueryHealth(ctx, conn)
+	if err != nil {
+		return Health{}, Activity{}, err
+	}
+	var a Activity
+	err = conn.QueryRow(ctx, `SELECT (SELECT coalesce(sum(xact_commit + xact_rollback), 0)::bigint FROM pg_stat_database),
+		(SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())`).Scan(&a.Transactions, &a.Sessions)
+	if err != nil {
+		return h, Activity{}, fmt.Errorf("activity query: %w", err)
+	}
+	return h, a, nil
+}
+
 // PruneLogs deletes server log files older than cutoff (rds.log_retention_period's local meaning).
 func (i *Instance) PruneLogs(cutoff time.Time) (int, error) {
 	files, err := filepath.Glob(filepath.Join(i.DataDir(), "log", "*"))

@@ -101,8 +101,9 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 			out.State = api.StateStarting
 		}
 		if i != nil && out.State == api.StateRunning {
-			if h, err := i.Health(ctx); err == nil {
+			if h, a, err := i.Observe(ctx); err == nil {
 				out.WALPosition = h.LSN
+				out.Transactions, out.Sessions = a.Transactions, a.Sessions
 			} else {
 				out.Error = err.Error()
 			}
