@@ -67,6 +67,8 @@ type Options struct {
 	ExtraSettings []postgres.GUC
 	// Monitoring tunes the sampler, alarms and notifications (metrics.go).
 	Monitoring MonitoringOptions
+	// ProxyOnlyEndpoints keeps both endpoints on the user-space proxy even where nftables works.
+	ProxyOnlyEndpoints bool
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -100,6 +102,8 @@ type Supervisor struct {
 	readerEP  *endpoint.Proxy
 	failed    map[string]string // instance -> why it is not running
 	syncMark  int64             // WAL position a re-named synchronous reader must flush past
+
+	redirects *endpoint.Redirects // the endpoints' kernel path; nil: proxy only
 
 	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, metrics.go)
 	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
@@ -308,6 +312,12 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	why := "proxy path chosen (ProxyOnlyEndpoints)"
+	if !s.opts.ProxyOnlyEndpoints {
+		s.redirects, why = endpoint.NewRedirects(ctx, endpoint.Kernel{Table: endpoint.TableName(s.opts.StateDir)}, s.log)
+	}
+	s.writerEP.UseKernel(s.redirects, cfg.Database.Port, why)
+	s.readerEP.UseKernel(s.redirects, cfg.ReaderPort(), why)
 
 	if err := os.MkdirAll(s.layout.TLSDir(), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", s.layout.TLSDir(), err)
@@ -391,6 +401,11 @@ func (s *Supervisor) start(ctx context.Context) error {
 // the readers.
 func (s *Supervisor) stopAll() {
 	s.setPhase(api.PhaseStopping)
+	if s.redirects != nil {
+		if err := s.redirects.Close(context.Background()); err != nil {
+			s.log.Warn("remove the endpoints' nftables table", "err", err)
+		}
+	}
 	if s.writerEP != nil {
 		s.writerEP.Close()
 	}
