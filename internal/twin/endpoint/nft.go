@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -34,7 +35,7 @@ type Kernel struct {
 // TableName is the twin's own table, derived from its state directory so two twins on one
 // machine never share (or remove) each other's table.
 func TableName(stateDir string) string {
-	sum := sha256.Sum256([]byte(stateDir))
+	sum := sha256.Sum256([]byte(filepath.Clean(stateDir)))
 	return "apgstack_" + hex.EncodeToString(sum[:6])
 }
 
