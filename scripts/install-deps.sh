@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what apgstack's local twin and its tests need on Debian 12: PostgreSQL 15 with
-# pgaudit, pgBackRest, and shellcheck for the bastion user-data tests. Needs root (or sudo).
+# pgaudit, pgBackRest, nftables for the endpoints' kernel path, and shellcheck for the bastion
+# user-data tests. Needs root (or sudo).
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-pgaudit postgresql-client-15 pgbackrest shellcheck)
+packages=(postgresql-15 postgresql-15-pgaudit postgresql-client-15 pgbackrest nftables shellcheck)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -114,6 +114,15 @@ minutes; --quick finishes in under two.`,
 			if err := writeFileAtomic(out, []byte(rep.Markdown())); err != nil {
 				return err
 			}
+			if svg := rep.EndpointChart(); svg != "" { // the bench draws its own charts, next to the report
+				chart := filepath.Join(filepath.Dir(out), bench.EndpointChartFile)
+				if err := os.MkdirAll(filepath.Dir(chart), 0o755); err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
+				if err := writeFileAtomic(chart, []byte(svg)); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(a.Stderr, "bench: wrote %s\n", out)
 			return nil
 		},

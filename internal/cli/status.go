@@ -88,9 +88,9 @@ func printStatus(a *App, st api.Status) {
 	if len(st.Endpoints) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ENDPOINT\tADDRESS\tBACKENDS\tCONNECTIONS")
+		fmt.Fprintln(tw, "ENDPOINT\tADDRESS\tBACKENDS\tCONNECTIONS\tPATH")
 		for _, e := range st.Endpoints {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Name, e.Address, strings.Join(e.Backends, ","), e.Connections)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", e.Name, e.Address, strings.Join(e.Backends, ","), e.Connections, pathText(e.Path, e.PathReason))
 		}
 		tw.Flush()
 	}
@@ -112,4 +112,15 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// pathText is an endpoint's path with its reason ("kernel (nftables table apgstack_...)").
+func pathText(path, why string) string {
+	if path == "" {
+		return "-"
+	}
+	if why == "" {
+		return path
+	}
+	return path + " (" + why + ")"
 }

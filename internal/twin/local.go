@@ -27,6 +27,7 @@ import (
 	"github.com/apgstack/apgstack/bestpractice"
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/twin/api"
+	"github.com/apgstack/apgstack/internal/twin/endpoint"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/statedir"
 	"github.com/apgstack/apgstack/internal/twin/supervisor"
@@ -386,6 +387,12 @@ func Down(ctx context.Context, stateDir string) (bool, error) {
 			if err := instance.StopStale(ctx, d); err != nil {
 				return ran, err
 			}
+		}
+	}
+	// A supervisor that died left its endpoints' nftables table serving; down ends it too.
+	if k := (endpoint.Kernel{Table: endpoint.TableName(stateDir)}); k.KernelUnavailable(ctx) == "" {
+		if err := k.Remove(ctx); err != nil {
+			return ran, err
 		}
 	}
 	return ran, nil

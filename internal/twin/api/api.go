@@ -92,6 +92,10 @@ type Endpoint struct {
 	Address     string   `json:"address"`
 	Backends    []string `json:"backends"`
 	Connections int      `json:"connections"`
+	// Path is how new connections travel: "kernel" (nftables redirect) or "proxy" (user space);
+	// PathReason says why (the table, or why the kernel path is not used).
+	Path       string `json:"path,omitempty"`
+	PathReason string `json:"pathReason,omitempty"`
 }
 
 // Outputs are the database stack's outputs, realized locally.

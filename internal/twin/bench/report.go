@@ -114,6 +114,9 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(row.Scenario), mdCell(row.Measure), mdCell(row.Result),
 			mdCell(row.Spread), mdCell(row.Target), v, mdCell(row.Note))
 	}
+	if r.EndpointChart() != "" {
+		fmt.Fprintf(&b, "\n![Endpoint throughput in percent of a direct connection](%s)\n", EndpointChartFile)
+	}
 	b.WriteString(methodology)
 	return b.String()
 }

@@ -32,6 +32,11 @@ type Proxy struct {
 	wg       sync.WaitGroup
 
 	pause pauseState // failover and switchover: new connections wait (pause.go)
+
+	kernel *Redirects // kernel path (kernel.go); nil: proxy only
+	kport  int
+	kwhy   string
+	ksync  sync.Mutex // orders rule changes
 }
 
 type pair struct {
@@ -101,19 +106,21 @@ func (p *Proxy) Addr() string { return p.lns[0].Addr().String() }
 // Existing connections are left alone; CloseConnectionsTo ends them.
 func (p *Proxy) SetBackends(addrs []string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !equal(p.backends, addrs) {
 		p.log.Info("endpoint repointed", "endpoint", p.Name, "backends", addrs)
 	}
 	p.backends = append([]string(nil), addrs...)
+	p.mu.Unlock()
+	p.syncKernel()
 }
 
 // SetFallback sets where connections go when no backend is reachable (the reader endpoint falls
 // back to the writer, also in the moment between a reader's death and its removal).
 func (p *Proxy) SetFallback(addrs []string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.fallback = append([]string(nil), addrs...)
+	p.mu.Unlock()
+	p.syncKernel()
 }
 
 // Backends returns the current backends.

@@ -17,24 +17,28 @@ type pauseState struct {
 // alone; CloseConnectionsTo ends them. Pausing a paused endpoint keeps the first bound.
 func (p *Proxy) Pause(max time.Duration) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.pause.on {
+		p.mu.Unlock()
 		return
 	}
 	p.pause = pauseState{on: true, resumed: make(chan struct{}), until: time.Now().Add(max)}
 	p.log.Info("endpoint paused", "endpoint", p.Name)
+	p.mu.Unlock()
+	p.syncKernel() // no rule: new connections reach the proxy, which holds them
 }
 
 // Resume lets waiting and new connections through to the backends again.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !p.pause.on {
+		p.mu.Unlock()
 		return
 	}
 	p.pause.on = false
 	close(p.pause.resumed)
 	p.log.Info("endpoint resumed", "endpoint", p.Name, "backends", p.backends)
+	p.mu.Unlock()
+	p.syncKernel()
 }
 
 // Paused reports whether the endpoint holds new connections back.

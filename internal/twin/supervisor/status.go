@@ -138,7 +138,8 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 		for _, c := range ep.p.Connections() {
 			n += c
 		}
-		st.Endpoints = append(st.Endpoints, api.Endpoint{Name: ep.name, Address: ep.p.Addr(), Backends: ep.p.Backends(), Connections: n})
+		path, why := ep.p.Path()
+		st.Endpoints = append(st.Endpoints, api.Endpoint{Name: ep.name, Address: ep.p.Addr(), Backends: ep.p.Backends(), Connections: n, Path: path, PathReason: why})
 	}
 	return st
 }

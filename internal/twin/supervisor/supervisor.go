@@ -77,6 +77,8 @@ type Options struct {
 	// BeforeRejoin, when set, is called before an old writer rejoins after an automatic failover:
 	// tests hold the rejoin back so.
 	BeforeRejoin func()
+	// ProxyOnlyEndpoints keeps both endpoints on the user-space proxy even where nftables works.
+	ProxyOnlyEndpoints bool
 }
 
 // Names of the instances, as Aurora numbers them; roles are kept in State because a failover
@@ -110,6 +112,8 @@ type Supervisor struct {
 	readerEP  *endpoint.Proxy
 	conds     *conditions // what keeps each instance from serving (condition.go); its own loop owns it
 	syncMark  int64       // WAL position a re-named synchronous reader must flush past
+
+	redirects *endpoint.Redirects // the endpoints' kernel path; nil: proxy only
 
 	ops *operations // backups, snapshots, metrics, alarms, notifications (backup.go, metrics.go)
 	ha  haState     // failover, switchover, rejoin and secret rotation (failover.go, rotation.go)
@@ -327,6 +331,12 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	why := "proxy path chosen (ProxyOnlyEndpoints)"
+	if !s.opts.ProxyOnlyEndpoints {
+		s.redirects, why = endpoint.NewRedirects(ctx, endpoint.Kernel{Table: endpoint.TableName(s.opts.StateDir)}, s.log)
+	}
+	s.writerEP.UseKernel(s.redirects, cfg.Database.Port, why)
+	s.readerEP.UseKernel(s.redirects, cfg.ReaderPort(), why)
 
 	if err := os.MkdirAll(s.layout.TLSDir(), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", s.layout.TLSDir(), err)
@@ -413,6 +423,11 @@ func (s *Supervisor) start(ctx context.Context) error {
 // the readers.
 func (s *Supervisor) stopAll() {
 	s.setPhase(api.PhaseStopping)
+	if s.redirects != nil {
+		if err := s.redirects.Close(context.Background()); err != nil {
+			s.log.Warn("remove the endpoints' nftables table", "err", err)
+		}
+	}
 	if s.writerEP != nil {
 		s.writerEP.Close()
 	}
