@@ -88,10 +88,12 @@ type Instance struct {
 
 // Endpoint is a cluster or reader endpoint.
 type Endpoint struct {
-	Name        string   `json:"name"` // writer or reader
-	Address     string   `json:"address"`
-	Backends    []string `json:"backends"`
-	Connections int      `json:"connections"`
+	Name     string   `json:"name"` // writer or reader
+	Address  string   `json:"address"`
+	Backends []string `json:"backends"`
+	// Connections counts the proxy's connections on the proxy path, and on the kernel path (where
+	// connections bypass the supervisor) the client sessions of the servers behind the endpoint.
+	Connections int `json:"connections"`
 	// Path is how new connections travel: "kernel" (nftables redirect) or "proxy" (user space);
 	// PathReason says why (the table, or why the kernel path is not used).
 	Path       string `json:"path,omitempty"`

@@ -51,6 +51,16 @@ func TestEndpointsKernelPath(t *testing.T) {
 	}
 	check("start")
 
+	// The connections bypass the proxy: status counts them on the servers behind the endpoint.
+	held := mustConnect(t, h.twin, h.cfg.Database.Port)
+	st = h.sv.Status(context.Background())
+	held.Close(context.Background())
+	for _, e := range st.Endpoints {
+		if e.Name == "writer" && e.Connections < 1 {
+			t.Errorf("writer endpoint on the kernel path counts %d connections with one held open", e.Connections)
+		}
+	}
+
 	c := api.NewClient(Layout{Root: h.dir}.Socket())
 	if _, err := c.Failover(ctx, ""); err != nil {
 		t.Fatalf("switchover: %v", err)

@@ -139,6 +139,15 @@ func (s *Supervisor) Status(ctx context.Context) api.Status {
 			n += c
 		}
 		path, why := ep.p.Path()
+		if path == endpoint.PathKernel {
+			// Connections bypass the proxy: count the sessions of the servers behind it instead.
+			n = 0
+			for _, in := range st.Instances {
+				if slices.Contains(ep.p.Backends(), addr(in.Port)) {
+					n += in.Sessions
+				}
+			}
+		}
 		st.Endpoints = append(st.Endpoints, api.Endpoint{Name: ep.name, Address: ep.p.Addr(), Backends: ep.p.Backends(), Connections: n, Path: path, PathReason: why})
 	}
 	return st
