@@ -83,7 +83,11 @@ func printStatus(a *App, st api.Status) {
 		}
 	}
 	if st.Phase == api.PhaseRestarting {
-		fmt.Fprintln(w, "the supervisor died and its keeper is starting it again: the writer and reader endpoints are down until it serves; sessions made straight to an instance's port go on")
+		endpoints := "the writer and reader endpoints are down until it serves"
+		if len(st.Endpoints) > 0 && st.Endpoints[0].Path == api.EndpointPathKernel {
+			endpoints = "the writer and reader endpoints go on through the kernel's rules"
+		}
+		fmt.Fprintf(w, "the supervisor died and its keeper is starting it again: %s; sessions made straight to an instance's port go on\n", endpoints)
 	}
 	if len(st.Endpoints) > 0 {
 		fmt.Fprintln(w)

@@ -452,18 +452,49 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 		// sessions they have; the endpoints come back with the new supervisor.
 		st.Phase = api.PhaseRestarting
 	}
+	// The kernel path's rules outlive the supervisor: where its table is still there, the
+	// endpoints go on serving.
+	endpoints := "the endpoints are down"
+	if k := (endpoint.Kernel{Table: endpoint.TableName(stateDir)}); k.KernelUnavailable(ctx) == "" {
+		if ok, err := k.Exists(ctx); err == nil && ok {
+			endpoints = "the endpoints go on through the kernel's rules"
+			why := "nftables table " + k.Table + ", kept in the kernel while the supervisor is away"
+			writer, readers := offlineBackends(state)
+			if len(readers) == 0 {
+				readers = writer
+			}
+			st.Endpoints = []api.Endpoint{
+				{Name: "writer", Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Database.Port)), Backends: writer, Path: endpoint.PathKernel, PathReason: why},
+				{Name: "reader", Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.ReaderPort())), Backends: readers, Path: endpoint.PathKernel, PathReason: why},
+			}
+		}
+	}
 	for _, in := range state.Instances {
 		i := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped}
 		if pid := instance.StalePID(filepath.Join(statedir.Layout{Root: stateDir}.InstanceDir(in.Name), "data")); pid != 0 {
 			i.State, i.PID = api.StateRunning, pid
-			i.Error = fmt.Sprintf("postgres (pid %d) serves without its supervisor (sessions made to its port go on; the endpoints are down): `apgstack up` starts a new one, `apgstack down` stops it", pid)
+			i.Error = fmt.Sprintf("postgres (pid %d) serves without its supervisor (sessions made to its port go on; %s): `apgstack up` starts a new one, `apgstack down` stops it", pid, endpoints)
 			if keeper != 0 {
-				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor: sessions made to its port go on; the writer and reader endpoints are down until the new supervisor serves", pid, keeper)
+				i.Error = fmt.Sprintf("postgres (pid %d) serves while the keeper (pid %d) restarts the supervisor: sessions made to its port go on; %s until the new supervisor serves", pid, keeper, endpoints)
 			}
 		}
 		st.Instances = append(st.Instances, i)
 	}
 	return st, nil
+}
+
+// offlineBackends are the recorded writer's and readers' addresses, as the supervisor last
+// pointed the endpoints at them.
+func offlineBackends(state supervisor.State) (writer, readers []string) {
+	for _, in := range state.Instances {
+		a := net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
+		if in.Role == api.RoleWriter {
+			writer = append(writer, a)
+		} else {
+			readers = append(readers, a)
+		}
+	}
+	return writer, readers
 }
 
 func tail(path string, n int) string {

@@ -86,6 +86,12 @@ type Instance struct {
 	Error        string `json:"error,omitempty"`
 }
 
+// Endpoint paths: how new connections reach PostgreSQL.
+const (
+	EndpointPathKernel = "kernel" // an nftables redirect straight to PostgreSQL
+	EndpointPathProxy  = "proxy"  // the supervisor's user-space proxy relays every byte
+)
+
 // Endpoint is a cluster or reader endpoint.
 type Endpoint struct {
 	Name     string   `json:"name"` // writer or reader

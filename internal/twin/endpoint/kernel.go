@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
-// Endpoint paths, as status reports them.
+// Endpoint paths, as status reports them (declared with the status type).
 const (
-	PathKernel = "kernel" // nftables redirect straight to PostgreSQL
-	PathProxy  = "proxy"  // the user-space proxy relays every byte
+	PathKernel = api.EndpointPathKernel
+	PathProxy  = api.EndpointPathProxy
 )
 
 // Redirects is the kernel path shared by a twin's endpoints: one nftables table holding one
