@@ -114,8 +114,8 @@ minutes; --quick finishes in under two.`,
 			if err := writeFileAtomic(out, []byte(rep.Markdown())); err != nil {
 				return err
 			}
-			if svg := rep.EndpointChart(); svg != "" { // the bench draws its own charts, next to the report
-				chart := filepath.Join(filepath.Dir(out), bench.EndpointChartFile)
+			for file, svg := range rep.Charts() { // the bench draws its own charts, next to the report
+				chart := filepath.Join(filepath.Dir(out), file)
 				if err := os.MkdirAll(filepath.Dir(chart), 0o755); err != nil {
 					return fmt.Errorf("bench: %w", err)
 				}

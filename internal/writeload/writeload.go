@@ -250,6 +250,13 @@ func (l *Load) Stats() Stats {
 }
 
 // Acked returns the acknowledged ids, in order.
+// AckTimes returns when each acknowledged write was acknowledged, in order.
+func (l *Load) AckTimes() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ackedAt)
+}
+
 func (l *Load) Acked() []int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -123,6 +123,7 @@ type runner struct {
 	mu        sync.Mutex
 	cleanups  []func()
 	rows      []Row
+	timelines []Timeline
 	prod      *liveTwin
 	prodCount int
 }
@@ -202,7 +203,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.progress("== %s", name)
 		if err := steps[name](ctx); err != nil {
 			if ctx.Err() != nil {
-				rep.Rows, rep.Elapsed = r.rows, time.Since(rep.Started)
+				rep.Rows, rep.Timelines, rep.Elapsed = r.rows, r.timelines, time.Since(rep.Started)
 				return rep, ctx.Err()
 			}
 			r.progress("%s: %v", name, err)
@@ -213,7 +214,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			r.add(Row{Scenario: name, Measure: "scenario", Result: "not measured", Verdict: v, Note: oneLine(err.Error())})
 		}
 	}
-	rep.Rows, rep.Elapsed = r.rows, time.Since(rep.Started)
+	rep.Rows, rep.Timelines, rep.Elapsed = r.rows, r.timelines, time.Since(rep.Started)
 	return rep, nil
 }
 

@@ -39,6 +39,7 @@ type outcome struct {
 	firstErrs []string      // the first error of each outage the client saw, for diagnosis
 	events    []string      // the supervisor's failover events after the disruption
 	paused    time.Duration // switchover: how long the supervisor says the writer endpoint held connections
+	timeline  Timeline      // the acknowledged writes around the disruption, for a chart
 }
 
 // opTimeout bounds one connect or transaction of the writing client: a hung server costs it at
@@ -140,6 +141,7 @@ func (r *runner) disrupt(ctx context.Context, tw *liveTwin, kind disruption, run
 	cancel()
 	out.stall = stalls.stop()
 	stats := load.Stop()
+	out.timeline = newTimeline(kind, t0, load.AckTimes(), out.recovery)
 	out.errors, out.reconnect, out.acked = stats.Errors, stats.Reconnects, stats.Acked
 	for _, o := range stats.Outages {
 		if !o.FailedAt.Before(t0) {
@@ -318,6 +320,9 @@ func (r *runner) failover(ctx context.Context) error {
 			return ctx.Err()
 		}
 		r.add(failoverRows(c.kind, c.runs, outs, err)...)
+		if c.kind == sigkill {
+			r.addTimeline(outs)
+		}
 	}
 	return nil
 }
@@ -329,6 +334,7 @@ func (r *runner) switchover(ctx context.Context) error {
 		return ctx.Err()
 	}
 	r.add(switchoverRows(r.s.switchRuns, outs, err)...)
+	r.addTimeline(outs)
 	return nil
 }
 

@@ -48,6 +48,8 @@ type Report struct {
 	LoadAvg  string        `json:"loadAverage,omitempty"`
 	Revision string        `json:"revision,omitempty"` // the apgstack source measured
 	Rows     []Row         `json:"rows"`
+	// Timelines are the acknowledged writes around one SIGKILL failover and one switchover.
+	Timelines []Timeline `json:"timelines,omitempty"`
 }
 
 // WriteTable prints the rows as an aligned text table.
@@ -116,6 +118,9 @@ func (r *Report) Markdown() string {
 	}
 	if r.EndpointChart() != "" {
 		fmt.Fprintf(&b, "\n![Endpoint throughput in percent of a direct connection](%s)\n", EndpointChartFile)
+	}
+	for _, t := range r.Timelines {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", t.Title(), t.File())
 	}
 	b.WriteString(methodology)
 	return b.String()
