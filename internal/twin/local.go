@@ -390,7 +390,7 @@ func Down(ctx context.Context, stateDir string) (bool, error) {
 		}
 	}
 	// A supervisor that died left its endpoints' nftables table serving; down ends it too.
-	if k := (endpoint.Kernel{Table: endpoint.TableName(stateDir)}); k.KernelUnavailable(ctx) == "" {
+	if k := endpoint.ForTwin(stateDir); k.KernelUnavailable(ctx) == "" {
 		if err := k.Remove(ctx); err != nil {
 			return ran, err
 		}
@@ -455,7 +455,7 @@ func Status(ctx context.Context, cfg apgstack.Config, stateDir string) (api.Stat
 	// The kernel path's rules outlive the supervisor: where its table is still there, the
 	// endpoints go on serving.
 	endpoints := "the endpoints are down"
-	if k := (endpoint.Kernel{Table: endpoint.TableName(stateDir)}); k.KernelUnavailable(ctx) == "" {
+	if k := endpoint.ForTwin(stateDir); k.KernelUnavailable(ctx) == "" {
 		if ok, err := k.Exists(ctx); err == nil && ok {
 			endpoints = "the endpoints go on through the kernel's rules"
 			why := "nftables table " + k.Table + ", kept in the kernel while the supervisor is away"

@@ -30,6 +30,62 @@ type Route struct {
 type Kernel struct {
 	Table string // inet table name; TableName derives one per twin
 	NFT   string // nft binary; "" means "nft" on PATH (tests point it elsewhere to simulate no nft)
+	// Owner is the twin's state directory, written into the table's comment so that a table
+	// whose twin was deleted by hand can be recognised and removed (RemoveOrphans).
+	Owner string
+}
+
+// ForTwin is the kernel path of the twin whose state is in stateDir.
+func ForTwin(stateDir string) Kernel {
+	return Kernel{Table: TableName(stateDir), Owner: filepath.Clean(stateDir)}
+}
+
+// ownerComment is the table comment naming its twin; nft keeps comments to 128 bytes and the
+// script quotes it, so a directory that does not fit is left unnamed.
+const ownerComment = "apgstack twin "
+
+func (k Kernel) comment() string {
+	c := ownerComment + k.Owner
+	if k.Owner == "" || len(c) > 120 || strings.ContainsAny(c, "\"\\\n;") {
+		return ""
+	}
+	return c
+}
+
+// RemoveOrphans deletes the tables of other twins whose state directory is gone (a twin deleted
+// by hand, never brought down): alive says whether a directory still holds a twin. It returns the
+// directories whose rules it removed; tables of live twins and tables without an owner's name
+// are left alone.
+func (k Kernel) RemoveOrphans(ctx context.Context, alive func(stateDir string) bool) ([]string, error) {
+	out, err := exec.CommandContext(ctx, k.bin(), "list", "tables", "inet").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("nft list tables: %s: %w", firstLine(out, err), err)
+	}
+	var removed []string
+	for _, l := range strings.Split(string(out), "\n") {
+		name, ok := strings.CutPrefix(strings.TrimSpace(l), "table inet ")
+		if !ok || name == k.Table || !strings.HasPrefix(name, "apgstack_") || !validTable(name) {
+			continue
+		}
+		body, err := exec.CommandContext(ctx, k.bin(), "list", "table", "inet", name).CombinedOutput()
+		if err != nil {
+			continue // gone meanwhile
+		}
+		owner := ""
+		for _, bl := range strings.Split(string(body), "\n") {
+			if c, ok := strings.CutPrefix(strings.TrimSpace(bl), `comment "`+ownerComment); ok {
+				owner = strings.TrimSuffix(c, `"`)
+			}
+		}
+		if owner == "" || alive(owner) {
+			continue
+		}
+		if err := (Kernel{Table: name, NFT: k.NFT}).Remove(ctx); err != nil {
+			return removed, err
+		}
+		removed = append(removed, owner)
+	}
+	return removed, nil
 }
 
 // TableName is the twin's own table, derived from its state directory so two twins on one
@@ -98,7 +154,11 @@ func (k Kernel) script(routes []Route) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\n", k.Table, k.Table)
-	fmt.Fprintf(&b, "table inet %s {\n\tchain endpoints {\n", k.Table)
+	fmt.Fprintf(&b, "table inet %s {\n", k.Table)
+	if c := k.comment(); c != "" {
+		fmt.Fprintf(&b, "\tcomment \"%s\"\n", c)
+	}
+	b.WriteString("\tchain endpoints {\n")
 	// Priority -100 is dstnat; output hook because loopback clients' packets never pass prerouting.
 	b.WriteString("\t\ttype nat hook output priority -100; policy accept;\n")
 	for _, r := range routes {

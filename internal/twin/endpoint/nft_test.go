@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +215,39 @@ func TestKernelScriptRefusesBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestKernelRemoveOrphans: a table names its twin's state directory in its comment; the sweep
+// removes the table of a twin whose directory is gone and leaves a live twin's table and its own.
+func TestKernelRemoveOrphans(t *testing.T) {
+	kernelForTest(t) // skips where nft cannot be used
+	ctx := context.Background()
+	base := t.TempDir()
+	gone, live, self := ForTwin(filepath.Join(base, "gone")), ForTwin(filepath.Join(base, "live")), ForTwin(filepath.Join(base, "self"))
+	for _, k := range []Kernel{gone, live, self} {
+		t.Cleanup(func() { _ = k.Remove(context.Background()) })
+		if err := k.Apply(ctx, []Route{{Port: freePort(t), Targets: []int{freePort(t)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, err := exec.Command("nft", "list", "table", "inet", gone.Table).CombinedOutput()
+	if err != nil || !strings.Contains(string(body), `comment "apgstack twin `+gone.Owner+`"`) {
+		t.Fatalf("table %s does not name its twin (%v):\n%s", gone.Table, err, body)
+	}
+	removed, err := self.RemoveOrphans(ctx, func(dir string) bool { return dir != gone.Owner })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != gone.Owner {
+		t.Errorf("removed %v, want only %s", removed, gone.Owner)
+	}
+	for _, c := range []struct {
+		k    Kernel
+		want bool
+	}{{gone, false}, {live, true}, {self, true}} {
+		if ok, err := c.k.Exists(ctx); err != nil || ok != c.want {
+			t.Errorf("table of %s exists = %v (%v), want %v", c.k.Owner, ok, err, c.want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -322,6 +323,18 @@ func (s *Supervisor) start(ctx context.Context) error {
 		return err
 	}
 
+	// A twin deleted by hand, never brought down, leaves its endpoint rules in the kernel, where
+	// they would take the ports of a twin that uses them now.
+	if k := endpoint.ForTwin(s.opts.StateDir); k.KernelUnavailable(ctx) == "" {
+		removed, err := k.RemoveOrphans(ctx, holdsTwin)
+		if err != nil {
+			s.log.Warn("stale endpoint rules of deleted twins", "err", err)
+		}
+		for _, dir := range removed {
+			s.progress("removed the endpoint rules of a twin deleted by hand (%s)", dir)
+		}
+	}
+
 	// Endpoints first: a taken port fails the start before anything is created.
 	s.writerEP, err = endpoint.ListenLoopback("writer", cfg.Database.Port, s.log)
 	if err != nil {
@@ -333,7 +346,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 	why := "proxy path chosen (ProxyOnlyEndpoints)"
 	if !s.opts.ProxyOnlyEndpoints {
-		s.redirects, why = endpoint.NewRedirects(ctx, endpoint.Kernel{Table: endpoint.TableName(s.opts.StateDir)}, s.log)
+		s.redirects, why = endpoint.NewRedirects(ctx, endpoint.ForTwin(s.opts.StateDir), s.log)
 	}
 	s.writerEP.UseKernel(s.redirects, cfg.Database.Port, why)
 	s.readerEP.UseKernel(s.redirects, cfg.ReaderPort(), why)
@@ -468,3 +481,10 @@ func (s *Supervisor) Shutdown(context.Context) error {
 func (s *Supervisor) Events(context.Context) ([]api.Event, error) { return ReadEvents(s.layout) }
 
 var errStop = errors.New("stop")
+
+// holdsTwin says whether dir still holds a twin (its marker is there); when that cannot be told,
+// it does.
+func holdsTwin(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, statedir.MarkerName))
+	return !errors.Is(err, fs.ErrNotExist)
+}
