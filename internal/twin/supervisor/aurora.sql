@@ -88,7 +88,6 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 	FROM me, aurora.topology t WHERE me.reader AND NOT t.is_writer AND t.server_id <> me.name
 $$;
-GRANT EXECUTE ON FUNCTION pg_catalog.aurora_replica_status() TO PUBLIC;
 
 -- Fault injection. A request reaches the supervisor this way (it works on a hot standby, where
 -- nothing can be written): the calling session names the fault in its application_name and
@@ -104,6 +103,10 @@ GRANT EXECUTE ON FUNCTION pg_catalog.aurora_replica_status() TO PUBLIC;
 -- cannot change) is a member of rds_superuser, the roles Aurora allows to inject faults. The
 -- answer locks are taken by the supervisor's superuser session; another session taking them
 -- could only make a caller believe its own request was answered.
+-- Raises permission denied for a role that may not inject faults (its ACL says who may).
+CREATE OR REPLACE FUNCTION aurora.may_inject() RETURNS void
+	LANGUAGE sql VOLATILE AS $$ SELECT $$;
+
 CREATE OR REPLACE FUNCTION aurora.request_fault(request text, wait_for_answer boolean) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -142,6 +145,7 @@ END $$;
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_crash(crash_type text) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM aurora.may_inject();
 	IF crash_type IS NULL OR lower(crash_type) NOT IN ('instance', 'dispatcher', 'node') THEN
 		RAISE EXCEPTION 'aurora_inject_crash: crash_type %: instance, dispatcher or node allowed', coalesce(crash_type, 'NULL');
 	END IF;
@@ -151,6 +155,7 @@ END $$;
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_replica_failure(failure_percentage double precision, time_interval integer, replica_name text) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM aurora.may_inject();
 	IF failure_percentage IS NULL OR failure_percentage < 0 OR failure_percentage > 100 THEN
 		RAISE EXCEPTION 'aurora_inject_replica_failure: failure_percentage %: 0 to 100 allowed', coalesce(failure_percentage::text, 'NULL');
 	END IF;
@@ -171,6 +176,7 @@ END $$;
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_disk_failure(failure_percentage double precision, index integer, is_disk boolean, time_interval integer) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
+	PERFORM aurora.may_inject();
 	RAISE EXCEPTION 'aurora_inject_disk_failure: not simulated on the local twin (its storage is a local disk); use apgstack chaos or aurora_inject_crash'
 		USING ERRCODE = 'feature_not_supported';
 END $$;
@@ -178,15 +184,13 @@ END $$;
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_inject_disk_congestion(failure_percentage double precision, minimum integer, maximum integer, index integer, is_disk boolean, time_interval integer) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
+	PERFORM aurora.may_inject();
 	RAISE EXCEPTION 'aurora_inject_disk_congestion: not simulated on the local twin (its storage is a local disk); use apgstack chaos hang-writer'
 		USING ERRCODE = 'feature_not_supported';
 END $$;
 
-REVOKE EXECUTE ON FUNCTION aurora.request_fault(text, boolean), pg_catalog.aurora_inject_crash(text),
-	pg_catalog.aurora_inject_replica_failure(double precision, integer, text),
-	pg_catalog.aurora_inject_disk_failure(double precision, integer, boolean, integer),
-	pg_catalog.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION aurora.request_fault(text, boolean), pg_catalog.aurora_inject_crash(text),
-	pg_catalog.aurora_inject_replica_failure(double precision, integer, text),
-	pg_catalog.aurora_inject_disk_failure(double precision, integer, boolean, integer),
-	pg_catalog.aurora_inject_disk_congestion(double precision, integer, integer, integer, boolean, integer) TO rds_superuser;
+-- Who may inject faults is decided by the ACLs of the helpers in the schema aurora, which every
+-- fault function calls first: ACLs changed on functions in pg_catalog would be dumped by pg_dump
+-- (and by pg_upgrade) as GRANTs on functions a restored cluster does not have.
+REVOKE EXECUTE ON FUNCTION aurora.request_fault(text, boolean), aurora.may_inject() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora.request_fault(text, boolean), aurora.may_inject() TO rds_superuser;
