@@ -128,7 +128,10 @@ func Conf(plan Plan, s Server) string {
 
 	section("Connections: TCP on loopback only, behind the supervisor's endpoints")
 	set("cluster_name", s.Name)
-	set("listen_addresses", "127.0.0.1")
+	// Both loopback addresses, so that the endpoints' kernel redirects (which keep the address
+	// family) reach the server from 127.0.0.1 and ::1 alike; without IPv6 the server starts on
+	// 127.0.0.1 alone (PostgreSQL only warns about an address it cannot bind).
+	set("listen_addresses", "127.0.0.1, ::1")
 	set("port", strconv.Itoa(s.Port))
 	set("unix_socket_directories", s.SocketDir)
 	set("unix_socket_permissions", "0700")
@@ -206,6 +209,7 @@ func HBA(forceSSL bool) string {
 		{"local", "all", Superuser, "", "peer map=" + IdentMap},
 		{"local", "replication", Superuser, "", "peer map=" + IdentMap},
 		{tcp, "all", "all", "127.0.0.1/32", "scram-sha-256"},
+		{tcp, "all", "all", "::1/128", "scram-sha-256"},
 		{tcp, "replication", "all", "127.0.0.1/32", "scram-sha-256"},
 	}
 	var b strings.Builder

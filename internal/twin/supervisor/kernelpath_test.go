@@ -2,9 +2,13 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/endpoint"
@@ -50,6 +54,30 @@ func TestEndpointsKernelPath(t *testing.T) {
 		}
 	}
 	check("start")
+
+	// ::1 too: the rule keeps the address family, so the server listens on ::1 as well.
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		ln.Close()
+		cc, err := pgx.ParseConfig(fmt.Sprintf("host=::1 port=%d dbname=%s user=%s sslmode=verify-full sslrootcert=%s connect_timeout=10",
+			h.cfg.Database.Port, h.cfg.Database.Name, h.cfg.Database.Username, Layout{Root: h.dir}.CABundle()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc.Password = h.masterPassword(t)
+		c6, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			t.Fatalf("writer endpoint on ::1 (kernel path, verify-full): %v", err)
+		}
+		var port int
+		var server string
+		if err := c6.QueryRow(ctx, "SELECT inet_server_port(), host(inet_server_addr())").Scan(&port, &server); err != nil {
+			t.Fatal(err)
+		}
+		c6.Close(ctx)
+		if w := h.writer(t); port != w.Port || server != "::1" {
+			t.Errorf("writer endpoint on ::1 reached %s port %d, want ::1 port %d (%s)", server, port, w.Port, w.Name)
+		}
+	}
 
 	// The connections bypass the proxy: status counts them on the servers behind the endpoint.
 	held := mustConnect(t, h.twin, h.cfg.Database.Port)
