@@ -3,15 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
@@ -21,36 +17,7 @@ import (
 // supervisor restarts it in place (dev has no reader, so crash-reader is refused); and
 // drop-connections reports what it ended.
 func TestChaosCommand(t *testing.T) {
-	root, err := os.MkdirTemp("", "apgstack-cli-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil { // the server account must reach the state
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "state")
-	var ports []string
-	for len(ports) < 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p >= 1150 && (len(ports) == 0 || ports[0] != strconv.Itoa(p)) {
-			ports = append(ports, strconv.Itoa(p))
-		}
-	}
-	path := filepath.Join(root, "apgstack.yaml")
-	if code, _, stderr := run(t, nil, "init", "--config", path, "--set", "database.port="+ports[0], "--set", "target.local.readerPort="+ports[1]); code != ExitOK {
-		t.Fatalf("init: %s", stderr)
-	}
-	cfg, err := apgstack.Load(path, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	common := []string{"--config", path, "--state-dir", dir}
+	dir, cfg, common := devProject(t)
 	chaos := func(args ...string) (int, string, string) {
 		return run(t, nil, append(append([]string{"chaos"}, args...), common...)...)
 	}

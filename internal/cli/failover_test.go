@@ -3,15 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
@@ -20,36 +15,7 @@ import (
 // against a real dev twin: the writer restarts in place, all four secrets rotate, bad input exits
 // 2 before anything is asked of the supervisor, and a stopped twin is named as such.
 func TestFailoverAndRotateSecretCommands(t *testing.T) {
-	root, err := os.MkdirTemp("", "apgstack-cli-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil { // the server account must reach the state
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "state")
-	var ports []string
-	for len(ports) < 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p >= 1150 && (len(ports) == 0 || ports[0] != strconv.Itoa(p)) {
-			ports = append(ports, strconv.Itoa(p))
-		}
-	}
-	path := filepath.Join(root, "apgstack.yaml")
-	if code, _, stderr := run(t, nil, "init", "--config", path, "--set", "database.port="+ports[0], "--set", "target.local.readerPort="+ports[1]); code != ExitOK {
-		t.Fatalf("init: %s", stderr)
-	}
-	cfg, err := apgstack.Load(path, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	common := []string{"--config", path, "--state-dir", dir}
+	dir, cfg, common := devProject(t)
 
 	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes"}, common...)...); code != ExitFailure || !strings.Contains(stderr, "no twin in") {
 		t.Errorf("failover without a twin: exit %d, %s", code, stderr)
