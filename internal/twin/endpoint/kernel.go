@@ -29,6 +29,7 @@ type Redirects struct {
 	mu     sync.Mutex
 	routes map[string]Route
 	failed string // last apply failure, "" when the table matches routes
+	closed bool   // after Close nothing is installed again: the twin is going down
 }
 
 // NewRedirects prepares the twin's kernel path, removing a table its twin left behind (a
@@ -54,6 +55,9 @@ func NewRedirects(ctx context.Context, k Kernel, log *slog.Logger) (*Redirects, 
 func (r *Redirects) set(name string, rt Route) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	r.routes[name] = rt
 	all := make([]Route, 0, len(r.routes))
 	for _, x := range r.routes {
@@ -85,10 +89,12 @@ func (r *Redirects) path(name string) (string, string) {
 	return PathKernel, "nftables table " + r.k.Table
 }
 
-// Close removes the table (down). A supervisor that dies leaves it, so endpoints keep serving.
+// Close removes the table (down), for good: a backend changed while the servers stop does not
+// bring it back. A supervisor that dies leaves it, so endpoints keep serving.
 func (r *Redirects) Close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	r.routes = map[string]Route{}
 	return r.k.Remove(ctx)
 }

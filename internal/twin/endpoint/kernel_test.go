@@ -126,3 +126,35 @@ func askNoHelper(c net.Conn, msg string) (string, error) {
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
 }
+
+// TestRedirectsClosedStayClosed: once down has removed the table, a backend change made while
+// the servers stop (the reader endpoint falling back to the writer, a reader leaving it) does not
+// install it again, which would leave the twin's rules behind after down.
+func TestRedirectsClosedStayClosed(t *testing.T) {
+	k := kernelForTest(t)
+	ctx := context.Background()
+	a, b := backend(t, "a"), backend(t, "b")
+	port := freePort(t)
+	p, err := ListenLoopback("reader", port, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	r, why := NewRedirects(ctx, k, nil)
+	if r == nil {
+		t.Fatalf("kernel path unavailable: %s", why)
+	}
+	p.UseKernel(r, port, "")
+	p.SetBackends([]string{a})
+	if ok, err := k.Exists(ctx); err != nil || !ok {
+		t.Fatalf("table present = %v, %v; want true", ok, err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.SetBackends([]string{b})
+	p.SetFallback([]string{a})
+	if ok, err := k.Exists(ctx); err != nil || ok {
+		t.Errorf("table present after Close and a backend change = %v, %v; want false", ok, err)
+	}
+}
