@@ -33,12 +33,12 @@ const (
 
 // installAurora creates or replaces the functions in the master database (idempotent).
 func (s *Supervisor) installAurora(ctx context.Context, w *instance.Instance) error {
-	conn, err := w.Connect(ctx, s.cfg.Database.Name)
+	conn, err := w.Connect(ctx, s.cfg().Database.Name)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	sql := strings.ReplaceAll(auroraSQL, "{{VERSION}}", strings.ReplaceAll(s.cfg.Database.EngineVersion, "'", ""))
+	sql := strings.ReplaceAll(auroraSQL, "{{VERSION}}", strings.ReplaceAll(s.cfg().Database.EngineVersion, "'", ""))
 	// The readers start after this: a synchronous standby named from the last run must not be
 	// waited for.
 	if _, err := conn.Exec(ctx, "SET synchronous_commit = local"); err != nil {
@@ -67,20 +67,19 @@ func (s *Supervisor) auroraWatch(ctx context.Context) {
 			return
 		case <-time.After(s.opts.PollInterval):
 		}
-		s.mu.Lock()
+		t := s.topo.now()
 		var names []string
 		var topo []string
-		for _, in := range s.state.Instances {
+		for _, in := range t.state.Instances {
 			names = append(names, in.Name)
 			topo = append(topo, in.Name+"="+strconv.FormatBool(in.Role == api.RoleWriter))
 		}
 		instances := map[string]*instance.Instance{}
 		for _, n := range names {
-			if i := s.instances[n]; i != nil && i.Running() {
+			if i := t.instances[n]; i != nil && i.Running() {
 				instances[n] = i
 			}
 		}
-		s.mu.Unlock()
 		slices.Sort(topo)
 		for _, name := range names {
 			i := instances[name]
@@ -95,7 +94,7 @@ func (s *Supervisor) auroraWatch(ctx context.Context) {
 			}
 			if c == nil {
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				nc, err := i.Connect(cctx, s.cfg.Database.Name)
+				nc, err := i.Connect(cctx, s.cfg().Database.Name)
 				cancel()
 				if err != nil {
 					continue // starting or gone; the other watches deal with it
@@ -104,7 +103,7 @@ func (s *Supervisor) auroraWatch(ctx context.Context) {
 				answered[name] = map[int]int{}
 			}
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if s.roleOf(name) == api.RoleWriter && written != strings.Join(topo, ",") {
+			if t.role(name) == api.RoleWriter && written != strings.Join(topo, ",") {
 				if err := writeTopology(qctx, c, topo); err == nil {
 					written = strings.Join(topo, ",")
 				} else {
@@ -119,12 +118,6 @@ func (s *Supervisor) auroraWatch(ctx context.Context) {
 			cancel()
 		}
 	}
-}
-
-func (s *Supervisor) roleOf(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.roleLocked(name)
 }
 
 // writeTopology replaces aurora.topology's rows ("name=isWriter"). The commit does not wait for
@@ -189,7 +182,7 @@ func (s *Supervisor) serveInjections(ctx context.Context, name string, c *pgx.Co
 		if !r.member {
 			answer = injectDenied
 			s.instanceEvent(name, "notification", "fault injection refused: role %s is not a member of rds_superuser", r.user)
-		} else if req, err := parseInjection(name, s.roleOf(name), r.app); err != nil {
+		} else if req, err := parseInjection(name, s.topo.now().role(name), r.app); err != nil {
 			answer = injectFailed
 			s.instanceEvent(name, "failure", "fault injection by %s: %v", r.user, err)
 		} else if _, err := s.inject(ctx, req, "role "+r.user+" (SQL)"); err != nil {

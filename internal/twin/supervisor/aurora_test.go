@@ -90,7 +90,7 @@ func TestAuroraFunctionsAndFaults(t *testing.T) {
 	c := h.client()
 	h.startLoad(t, 100)
 	old := h.writer(t)
-	reader := h.sv.firstReader()
+	reader := h.sv.topo.now().firstReader()
 	h.checkTopology(t, old.Name, reader)
 
 	// A role that is not in rds_superuser.

@@ -45,14 +45,14 @@ type operations struct {
 
 // parameterGroupID names the local parameter group in events, as the stack names its groups.
 func (s *Supervisor) parameterGroupID() string {
-	return s.cfg.Database.StackName + "-instance-parameters"
+	return s.cfg().Database.StackName + "-instance-parameters"
 }
 
 // repoConfig is the repository's configuration for the current writer.
 func (s *Supervisor) repoConfig(w InstanceState) backup.Config {
 	i := s.newInstance(w)
-	return backup.Config{Dir: s.layout.BackupDir(), Stanza: s.cfg.Database.StackName, DataDir: i.DataDir(), SocketDir: i.SocketDir(),
-		Port: i.Port, User: postgres.Superuser, RetentionDays: bestpractice.Stage(s.cfg.Environment.Stage).BackupRetentionDays}
+	return backup.Config{Dir: s.layout.BackupDir(), Stanza: s.cfg().Database.StackName, DataDir: i.DataDir(), SocketDir: i.SocketDir(),
+		Port: i.Port, User: postgres.Superuser, RetentionDays: bestpractice.Stage(s.cfg().Environment.Stage).BackupRetentionDays}
 }
 
 // prepareOperations runs before the writer starts: it sets up the repository and WAL archiving,
@@ -64,7 +64,7 @@ func (s *Supervisor) prepareOperations(ctx context.Context) error {
 		return err
 	}
 	s.ops.snapshots = &backup.Snapshots{Dir: s.layout.SnapshotDir(), BinDir: s.bin.BinDir, Acct: s.acct}
-	repo, err := backup.New(s.repoConfig(s.writerState()), s.acct, s.log)
+	repo, err := backup.New(s.repoConfig(s.topo.now().writer()), s.acct, s.log)
 	if err != nil {
 		return err
 	}
@@ -83,8 +83,8 @@ func (s *Supervisor) prepareOperations(ctx context.Context) error {
 	} else if m != nil && !m.Done {
 		s.ops.restore = m
 	}
-	w := s.newInstance(s.writerState())
-	if name := s.cfg.Database.SnapshotName; name != "" && !w.Initialized() && !s.state.MasterCreated {
+	w := s.newInstance(s.topo.now().writer())
+	if name := s.cfg().Database.SnapshotName; name != "" && !w.Initialized() && !s.topo.now().state.MasterCreated {
 		if err := s.restoreSnapshot(ctx, w, name); err != nil {
 			return err
 		}
@@ -92,7 +92,9 @@ func (s *Supervisor) prepareOperations(ctx context.Context) error {
 	if s.ops.restore != nil {
 		// A restored cluster keeps its data as it was: no bootstrap (as the stack's DBSnapshotName
 		// condition says). The master user gets this twin's secret (createMaster alters it).
-		s.state.Bootstrapped = true
+		if err := s.markBootstrapped(); err != nil {
+			return err
+		}
 	}
 	return s.noteParameterChanges()
 }
@@ -101,7 +103,8 @@ func (s *Supervisor) prepareOperations(ctx context.Context) error {
 // and records a parameter group configuration change (and one per instance) when they differ.
 func (s *Supervisor) noteParameterChanges() error {
 	now := map[string]string{}
-	for _, g := range s.plan.GUCs {
+	t := s.topo.now()
+	for _, g := range t.plan.GUCs {
 		now[g.Name] = g.Value
 	}
 	var before map[string]string
@@ -126,7 +129,7 @@ func (s *Supervisor) noteParameterChanges() error {
 			slices.Sort(changes)
 			s.event(api.Event{SourceType: bestpractice.SourceParameterGroup, SourceID: s.parameterGroupID(), Category: "configuration change",
 				Message: "parameters changed: " + strings.Join(changes, "; ")})
-			for _, in := range s.state.Instances {
+			for _, in := range t.state.Instances {
 				s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: in.Name, Category: "configuration change",
 					Message: "instance " + in.Name + " restarted with the changed parameters of " + s.parameterGroupID()})
 			}
@@ -199,13 +202,13 @@ func (s *Supervisor) backupLoop(ctx context.Context) {
 		}
 		if err == nil {
 			if attempt > 0 {
-				s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "backup repository ready"})
+				s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "notification", Message: "backup repository ready"})
 			}
 			break
 		}
 		if attempt == 0 {
 			s.log.Warn("backup stanza; retrying", "err", err)
-			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "backup repository not ready (retrying): " + err.Error()})
+			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "failure", Message: "backup repository not ready (retrying): " + err.Error()})
 		}
 		select {
 		case <-ctx.Done():
@@ -221,7 +224,7 @@ func (s *Supervisor) backupLoop(ctx context.Context) {
 	for {
 		if err := s.scheduledBackup(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("backup", "err", err)
-			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "backup failed: " + err.Error()})
+			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "failure", Message: "backup failed: " + err.Error()})
 		}
 		select {
 		case <-ctx.Done():
@@ -246,9 +249,7 @@ func (s *Supervisor) syncRepo() (*instance.Instance, error) {
 	if w == nil || !w.Running() {
 		return nil, errors.New("the writer is not running")
 	}
-	s.mu.Lock()
-	ws := s.writerState()
-	s.mu.Unlock()
+	ws := s.topo.now().writer()
 	repo, err := backup.New(s.repoConfig(ws), s.acct, s.log)
 	if err != nil {
 		return nil, err
@@ -331,7 +332,7 @@ func (s *Supervisor) takeBackupLocked(ctx context.Context, typ, why string) (bac
 		return backup.Info{}, err
 	}
 	// Backups are not an RDS event category of their own: they are cluster notifications.
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
+	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "notification",
 		Message: fmt.Sprintf("%s backup %s completed in %s (%s)", done, set.Label, time.Since(start).Round(time.Second), why)})
 	return info, nil
 }
@@ -379,12 +380,12 @@ func (s *Supervisor) CreateSnapshot(ctx context.Context, name, kind string) (bac
 		return backup.Snapshot{}, errors.New("snapshot: the writer is not running")
 	}
 	sn, err := s.ops.snapshots.Create(ctx, backup.Source{SocketDir: w.SocketDir(), Port: w.Port, User: postgres.Superuser},
-		backup.Snapshot{Name: name, Kind: kind, Cluster: s.cfg.Database.StackName, ServerMajor: s.bin.Major,
-			DBName: s.cfg.Database.Name, Username: s.cfg.Database.Username})
+		backup.Snapshot{Name: name, Kind: kind, Cluster: s.cfg().Database.StackName, ServerMajor: s.bin.Major,
+			DBName: s.cfg().Database.Name, Username: s.cfg().Database.Username})
 	if err != nil {
 		return backup.Snapshot{}, err
 	}
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
+	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "notification",
 		Message: fmt.Sprintf("%s snapshot %s created in %s", kind, name, sn.Dir)})
 	return sn, nil
 }

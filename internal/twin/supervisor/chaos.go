@@ -35,16 +35,10 @@ func (s *Supervisor) Chaos(ctx context.Context, req api.ChaosRequest) (api.Chaos
 	if err := req.Check(); err != nil {
 		return api.ChaosResult{}, &api.OperationError{Code: http.StatusBadRequest, Message: err.Error()}
 	}
-	if phase := s.currentPhase(); phase != api.PhaseReady {
+	if phase := s.topo.now().phase; phase != api.PhaseReady {
 		return api.ChaosResult{}, &api.OperationError{Code: http.StatusConflict, Message: "the cluster is " + phase + ", not ready: try again when `apgstack status` says ready"}
 	}
 	return s.inject(ctx, req, "apgstack chaos")
-}
-
-func (s *Supervisor) currentPhase() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.phase
 }
 
 // inject performs a checked request; by says who asked, for the event.
@@ -134,16 +128,15 @@ func (s *Supervisor) resumeAfter(d time.Duration, i *instance.Instance, pid int)
 
 // chaosReader is the named reader, or the first one; it must be running.
 func (s *Supervisor) chaosReader(name string) (*instance.Instance, error) {
+	t := s.topo.now()
 	if name == "" {
-		name = s.firstReader()
+		name = t.firstReader()
 		if name == "" {
 			return nil, errors.New("the cluster has no reader (dev and test have a single instance)")
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := s.instances[name]
-	if i == nil || s.roleLocked(name) != api.RoleReader {
+	i := t.instances[name]
+	if i == nil || t.role(name) != api.RoleReader {
 		return nil, fmt.Errorf("instance %q: not a reader of this cluster", name)
 	}
 	if !i.Running() {
@@ -176,14 +169,12 @@ const terminateClients = `SELECT count(*) FILTER (WHERE pg_terminate_backend(a.p
 
 // dropConnections terminates the client sessions of every running instance.
 func (s *Supervisor) dropConnections(ctx context.Context) (int, error) {
-	s.mu.Lock()
 	var running []*instance.Instance
-	for _, i := range s.instances {
+	for _, i := range s.topo.now().instances {
 		if i.Running() {
 			running = append(running, i)
 		}
 	}
-	s.mu.Unlock()
 	total := 0
 	var errs []error
 	for _, i := range running {

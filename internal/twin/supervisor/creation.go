@@ -25,8 +25,8 @@ func (s *Supervisor) masterSecret() (secretstore.DatabaseSecret, error) {
 		if err != nil {
 			return secretstore.DatabaseSecret{}, err
 		}
-		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg.Database.Port,
-			Username: s.cfg.Database.Username, Password: pw, DBName: s.cfg.Database.Name}
+		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg().Database.Port,
+			Username: s.cfg().Database.Username, Password: pw, DBName: s.cfg().Database.Name}
 		if err := s.store.CreateDatabase(name, d); err != nil {
 			return secretstore.DatabaseSecret{}, err
 		}
@@ -37,7 +37,7 @@ func (s *Supervisor) masterSecret() (secretstore.DatabaseSecret, error) {
 
 // SecretName is the master secret's name.
 func (s *Supervisor) SecretName() string {
-	return bestpractice.SecretName(s.cfg.Environment.Stage, s.cfg.Database.StackName)
+	return bestpractice.SecretName(s.cfg().Environment.Stage, s.cfg().Database.StackName)
 }
 
 // roleSecret returns the password of an application role, kept as its own secret beside the
@@ -49,8 +49,8 @@ func (s *Supervisor) roleSecret(role string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg.Database.Port,
-			Username: role, Password: pw, DBName: s.cfg.Database.Name}
+		d := secretstore.DatabaseSecret{Engine: "postgres", Host: "localhost", Port: s.cfg().Database.Port,
+			Username: role, Password: pw, DBName: s.cfg().Database.Name}
 		if err := s.store.CreateDatabase(name, d); err != nil {
 			return "", err
 		}
@@ -61,26 +61,25 @@ func (s *Supervisor) roleSecret(role string) (string, error) {
 
 // firstCreation creates the master user and the database, then runs the bootstrap, once.
 func (s *Supervisor) firstCreation(ctx context.Context, w *instance.Instance, master secretstore.DatabaseSecret) error {
-	if !s.state.MasterCreated {
+	if !s.topo.now().state.MasterCreated {
 		s.progress("creating the master user %s and the database %s", master.Username, master.DBName)
 		if err := createMaster(ctx, w, master); err != nil {
 			return err
 		}
-		s.state.MasterCreated = true
-		if err := s.saveState(); err != nil {
+		if err := s.markMasterCreated(); err != nil {
 			return err
 		}
 	}
-	if s.state.Bootstrapped {
+	if s.topo.now().state.Bootstrapped {
 		return nil
 	}
-	s.progress("bootstrap: extensions, schema %s and its roles", s.cfg.Database.SchemaName())
+	s.progress("bootstrap: extensions, schema %s and its roles", s.cfg().Database.SchemaName())
 	conn, err := w.Connect(ctx, master.DBName)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	opts := bootstrap.DefaultOptions(s.cfg.Database)
+	opts := bootstrap.DefaultOptions(s.cfg().Database)
 	for _, r := range []*bootstrap.Role{&opts.Owner, &opts.ReadWrite, &opts.ReadOnly} {
 		if r.Password, err = s.roleSecret(r.Name); err != nil {
 			return err
@@ -115,8 +114,7 @@ func (s *Supervisor) firstCreation(ctx context.Context, w *instance.Instance, ma
 		s.progress("warning: extension %s is not installed on this machine; the bootstrap left it out", m)
 	}
 	s.log.Info("bootstrap done", "created", rep.Created, "changed", rep.Changed)
-	s.state.Bootstrapped = true
-	return s.saveState()
+	return s.markBootstrapped()
 }
 
 // rdsSuperuser is the local stand-in for Aurora's rds_superuser: the master user is a member,

@@ -49,7 +49,7 @@ func (s *Supervisor) startHA(ctx context.Context) func() {
 }
 
 func (s *Supervisor) clusterEvent(category, format string, args ...any) {
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: category, Message: fmt.Sprintf(format, args...)})
+	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: category, Message: fmt.Sprintf(format, args...)})
 }
 
 func (s *Supervisor) instanceEvent(name, category, format string, args ...any) {
@@ -83,24 +83,19 @@ func describe(res api.Failover) string {
 func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover, error) {
 	s.ha.op.Lock()
 	defer s.ha.op.Unlock()
-	s.mu.Lock()
-	phase := s.phase
-	s.mu.Unlock()
-	if phase != api.PhaseReady {
-		return api.Failover{}, &api.OperationError{Code: http.StatusConflict, Message: "the cluster is " + phase + ", not ready: try again when `apgstack status` says ready"}
+	t := s.topo.now()
+	if t.phase != api.PhaseReady {
+		return api.Failover{}, &api.OperationError{Code: http.StatusConflict, Message: "the cluster is " + t.phase + ", not ready: try again when `apgstack status` says ready"}
 	}
-	w := s.writerInstance()
+	w := t.writerInstance()
 	if w == nil || !w.Running() {
 		return api.Failover{}, &api.OperationError{Code: http.StatusConflict, Message: "the writer is not running; an automatic failover is under way or has failed (see `apgstack events`)"}
 	}
 	if target != "" {
-		s.mu.Lock()
-		i := s.instances[target]
-		role := findState(s.state.Instances, target).Role
-		s.mu.Unlock()
+		i, role := t.instances[target], t.role(target)
 		switch {
 		case role == "":
-			return api.Failover{}, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("target %q: no such instance (instances: %s)", target, strings.Join(s.instanceNames(), ", "))}
+			return api.Failover{}, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("target %q: no such instance (instances: %s)", target, strings.Join(t.names(), ", "))}
 		case role != api.RoleReader:
 			return api.Failover{}, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("target %q is the writer already: name a reader", target)}
 		case i == nil || !i.Running():
@@ -115,22 +110,6 @@ func (s *Supervisor) Failover(ctx context.Context, target string) (api.Failover,
 	}
 	s.clusterEvent("failover", "switchover completed: %s", describe(res))
 	return res, nil
-}
-
-func (s *Supervisor) hasReaders() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.ContainsFunc(s.state.Instances, func(in InstanceState) bool { return in.Role == api.RoleReader })
-}
-
-func (s *Supervisor) instanceNames() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, in := range s.state.Instances {
-		out = append(out, in.Name)
-	}
-	return out
 }
 
 // failover replaces the writer old. Planned: old is healthy and shuts down cleanly after the
@@ -156,7 +135,7 @@ func (s *Supervisor) failover(ctx context.Context, old *instance.Instance, targe
 		s.log.Warn("no reader to promote", "err", err)
 	}
 	switch {
-	case planned && cand == nil && s.hasReaders():
+	case planned && cand == nil && len(s.topo.now().readers()) > 0:
 		// Asked to switch over, but no reader can take over now: nothing changes.
 		s.clearCondition(old.Name)
 		t.resume()
@@ -250,7 +229,7 @@ func (s *Supervisor) restartInPlace(ctx context.Context, t *takeover) (api.Failo
 		t.resume()
 		return t.res, fmt.Errorf("restart the writer %s: %w", old.Name, err)
 	}
-	s.writerEP.SetBackends([]string{addr(old.Port)})
+	s.pointWriter(old.Name)
 	t.resume()
 	t.res.Duration = time.Since(t.start)
 	t.res.Rejoined = true
@@ -271,7 +250,7 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 			t.resume()
 			return errors.Join(err, rerr)
 		}
-		s.writerEP.SetBackends([]string{addr(old.Port)})
+		s.pointWriter(old.Name)
 		t.resume()
 		return err
 	}
@@ -280,9 +259,8 @@ func (s *Supervisor) promoteAndRepoint(ctx context.Context, t *takeover, cand *i
 	}
 	s.setCondition(old.Name, condition{kind: condRejoining, detail: cand.Name})
 	s.crashPoint(CrashBeforeEndpointSwitch)
-	s.writerEP.SetBackends([]string{addr(cand.Port)})
+	s.pointWriter(cand.Name) // and the reader endpoint to the readers that serve (topology.go)
 	t.resume()
-	s.updateReaderEndpoint()
 	s.crashPoint(CrashAfterEndpointSwitch)
 	// Sessions that came through the reader endpoint to the promoted reader could now write.
 	if n := s.readerEP.CloseConnectionsTo(addr(cand.Port)); n > 0 {
@@ -319,6 +297,7 @@ func (s *Supervisor) fence(old *instance.Instance) {
 	if err := old.Fence(); err != nil {
 		s.log.Error("fence the old writer", "instance", old.Name, "err", err)
 	}
+	s.setCondition(old.Name, condition{kind: condFenced})
 	s.instanceEvent(old.Name, "availability", "instance %s fenced: its sessions were closed at the writer endpoint and its processes killed", old.Name)
 }
 
@@ -326,21 +305,24 @@ func (s *Supervisor) fence(old *instance.Instance) {
 // promoted. Unplanned, in a synchronous stage, only a reader known to hold every acknowledged
 // commit may be (the degrade rule). nil when there is none.
 func (s *Supervisor) candidate(ctx context.Context, target string, planned bool) (*instance.Instance, error) {
-	s.mu.Lock()
-	sync := s.state.Sync
+	t := s.topo.now()
+	sync := t.state.Sync
 	var readers []*instance.Instance
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleReader && (target == "" || in.Name == target) {
-			if i := s.instances[in.Name]; i != nil && i.Running() && s.conds.of(in.Name).kind == condNone {
-				readers = append(readers, i)
-			}
+	var why []string
+	for _, in := range t.readers() {
+		switch {
+		case target != "" && in.Name != target:
+		case t.serving(in.Name):
+			readers = append(readers, t.instances[in.Name])
+		case t.cond(in.Name).kind != condNone:
+			why = append(why, in.Name+": "+t.cond(in.Name).message())
+		default:
+			why = append(why, in.Name+" does not run")
 		}
 	}
-	s.mu.Unlock()
-	syncStage := bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication
+	syncStage := bestpractice.Stage(t.cfg.Environment.Stage).SynchronousReplication
 	var best *instance.Instance
 	var bestLSN uint64
-	var why []string
 	for _, r := range readers {
 		// A planned switchover catches the reader up first, so any reader will do.
 		if syncStage && !planned && (sync.Degraded || !slices.Contains(sync.InSync, r.Name)) {
@@ -364,7 +346,7 @@ func (s *Supervisor) candidate(ctx context.Context, target string, planned bool)
 	}
 	if best == nil {
 		if len(why) == 0 {
-			why = append(why, "no reader runs")
+			why = append(why, "the cluster has no reader")
 		}
 		return nil, errors.New(strings.Join(why, "; "))
 	}
@@ -432,24 +414,8 @@ func (s *Supervisor) promote(ctx context.Context, cand, old *instance.Instance) 
 	if err := cand.EnsureSlot(pctx, old.Name); err != nil {
 		s.log.Error("new writer: replication slot for the old writer", "instance", cand.Name, "err", err)
 	}
-	now := time.Now().UTC()
-	s.mu.Lock()
-	for i := range s.state.Instances {
-		switch s.state.Instances[i].Name {
-		case cand.Name:
-			s.state.Instances[i].Role = api.RoleWriter
-		case old.Name:
-			s.state.Instances[i].Role = api.RoleReader
-		}
-	}
-	if bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication {
-		s.state.Sync = SyncState{Degraded: true, DegradedSince: &now}
-	} else {
-		s.state.Sync = SyncState{}
-	}
-	s.syncMark = 0
-	s.mu.Unlock()
-	if err := s.saveState(); err != nil {
+	if err := s.recordPromotion(cand.Name, bestpractice.Stage(s.cfg().Environment.Stage).SynchronousReplication); err != nil {
+		// state.json still names the old writer; the next start trusts the data (reconcile.go).
 		s.log.Error("record the new roles", "err", err)
 	}
 	return nil

@@ -307,9 +307,7 @@ func TestSwitchover(t *testing.T) {
 	}
 	setConninfo := func(sql string) {
 		t.Helper()
-		h.sv.mu.Lock()
-		r := h.sv.instances[reader.Name]
-		h.sv.mu.Unlock()
+		r := h.sv.topo.now().instances[reader.Name]
 		conn, err := r.Connect(ctx, "postgres")
 		if err != nil {
 			t.Fatal(err)

@@ -18,12 +18,13 @@ import (
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// assignPorts gives each instance an internal loopback port: the remembered one while it is free,
-// else a new free one.
-func (s *Supervisor) assignPorts() error {
-	taken := map[int]bool{s.cfg.Database.Port: true, s.cfg.ReaderPort(): true}
-	for i := range s.state.Instances {
-		in := &s.state.Instances[i]
+// assignPorts gives each instance of list an internal loopback port: the remembered one while it
+// is free, else a new free one.
+func (s *Supervisor) assignPorts(list []InstanceState) error {
+	cfg := s.cfg()
+	taken := map[int]bool{cfg.Database.Port: true, cfg.ReaderPort(): true}
+	for i := range list {
+		in := &list[i]
 		if in.Port != 0 && !taken[in.Port] && (portFree(in.Port) || instance.StalePID(filepath.Join(s.layout.InstanceDir(in.Name), "data")) != 0) {
 			taken[in.Port] = true
 			continue
@@ -61,15 +62,6 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *Supervisor) writerState() InstanceState {
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleWriter {
-			return in
-		}
-	}
-	return s.state.Instances[0]
-}
-
 func (s *Supervisor) newInstance(in InstanceState) *instance.Instance {
 	return &instance.Instance{Name: in.Name, Dir: s.layout.InstanceDir(in.Name), Port: in.Port, Bin: s.bin, Acct: s.acct, Log: s.log}
 }
@@ -79,13 +71,14 @@ func (s *Supervisor) writeConfig(i *instance.Instance, primary *postgres.Primary
 	if err := i.WriteTLS(cert, key); err != nil {
 		return err
 	}
-	conf := postgres.Conf(s.plan, postgres.Server{Name: i.Name, Port: i.Port, SocketDir: i.SocketDir(),
+	plan := s.topo.now().plan
+	conf := postgres.Conf(plan, postgres.Server{Name: i.Name, Port: i.Port, SocketDir: i.SocketDir(),
 		CertFile: i.CertFile(), KeyFile: i.KeyFile(), Primary: primary, Extra: s.opts.ExtraSettings})
 	users := []string{s.acct.Name}
 	if cur := currentUser(); cur != "" {
 		users = append(users, cur)
 	}
-	for name, data := range map[string]string{"postgresql.conf": conf, "pg_hba.conf": postgres.HBA(s.plan.ForceSSL), "pg_ident.conf": postgres.Ident(users)} {
+	for name, data := range map[string]string{"postgresql.conf": conf, "pg_hba.conf": postgres.HBA(plan.ForceSSL), "pg_ident.conf": postgres.Ident(users)} {
 		if err := i.WriteFile(name, []byte(data)); err != nil {
 			return err
 		}
@@ -124,9 +117,7 @@ func (s *Supervisor) startWriter(ctx context.Context, in InstanceState, cert, ke
 	s.progress("starting the writer %s (PostgreSQL %s on 127.0.0.1:%d)", w.Name, s.bin.Version, w.Port)
 	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
-	s.mu.Lock()
-	s.instances[w.Name] = w
-	s.mu.Unlock()
+	s.addInstance(w)
 	if s.adopt(sctx, w, false) {
 		return w, nil
 	}
@@ -161,9 +152,7 @@ func (s *Supervisor) startReader(ctx context.Context, in InstanceState, w *insta
 	s.progress("starting the reader %s (hot standby on 127.0.0.1:%d)", r.Name, r.Port)
 	sctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
-	s.mu.Lock()
-	s.instances[r.Name] = r
-	s.mu.Unlock()
+	s.addInstance(r)
 	if !s.adopt(sctx, r, true) {
 		if err := r.StartStandby(sctx); err != nil {
 			return err
@@ -188,9 +177,7 @@ func (s *Supervisor) adopt(ctx context.Context, i *instance.Instance, standby bo
 		s.log.Info("a server left running needs a restart for its configuration", "instance", i.Name, "settings", pending, "err", err)
 		return false
 	}
-	s.mu.Lock()
-	s.unclean.adopted = append(s.unclean.adopted, i.Name)
-	s.mu.Unlock()
+	s.noteAdopted(i.Name)
 	s.progress("instance %s had kept serving (pid %d): adopted with its sessions", i.Name, i.PID())
 	return true
 }
@@ -198,9 +185,7 @@ func (s *Supervisor) adopt(ctx context.Context, i *instance.Instance, standby bo
 // restartInstance starts a server that stopped, with its data (a reader resumes streaming from
 // its slot), and records the recovery.
 func (s *Supervisor) restartInstance(ctx context.Context, name string) error {
-	s.mu.Lock()
-	i := s.instances[name]
-	s.mu.Unlock()
+	i := s.topo.now().instances[name]
 	if i == nil {
 		return fmt.Errorf("no instance %s", name)
 	}

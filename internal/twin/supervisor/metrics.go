@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apgstack/apgstack/bestpractice"
@@ -36,17 +37,17 @@ type monitoring struct {
 	sampler     *metrics.Sampler
 	alarms      *alarm.Evaluator
 	mailer      *notify.Mailer
-	metricsAddr string
+	metricsAddr atomic.Pointer[string] // the Prometheus endpoint's, once served
 	interval    time.Duration
 }
 
 // prepareNotifications sets up e-mail to the NotificationList when an SMTP relay is configured;
 // events queue from the start and are sent once monitoring runs.
 func (s *Supervisor) prepareNotifications() error {
-	if s.cfg.Target.Local.SMTP == "" || s.cfg.Environment.NotificationList == "" {
+	if s.cfg().Target.Local.SMTP == "" || s.cfg().Environment.NotificationList == "" {
 		return nil
 	}
-	m, err := notify.New(notify.Options{Addr: s.cfg.Target.Local.SMTP, From: s.cfg.Target.Local.SMTPFrom, To: s.cfg.Environment.NotificationList,
+	m, err := notify.New(notify.Options{Addr: s.cfg().Target.Local.SMTP, From: s.cfg().Target.Local.SMTPFrom, To: s.cfg().Environment.NotificationList,
 		Backoff: s.opts.Monitoring.NotifyBackoff, Log: s.log})
 	if err != nil {
 		return err
@@ -69,11 +70,10 @@ func (o *operations) notifyEvent(cluster string, ev api.Event) {
 
 // targets are the running instances, with their cluster role.
 func (s *Supervisor) targets() []metrics.Target {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	t := s.topo.now()
 	var out []metrics.Target
-	for _, in := range s.state.Instances {
-		i := s.instances[in.Name]
+	for _, in := range t.state.Instances {
+		i := t.instances[in.Name]
 		if i == nil || !i.Running() {
 			continue
 		}
@@ -91,7 +91,7 @@ func (s *Supervisor) targets() []metrics.Target {
 func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 	o := s.opts.Monitoring
 	m := &s.ops.monitoring
-	m.interval = time.Duration(bestpractice.SampleMetricsSeconds(s.cfg.Environment.Stage)) * time.Second
+	m.interval = time.Duration(bestpractice.SampleMetricsSeconds(s.cfg().Environment.Stage)) * time.Second
 	if o.SampleInterval > 0 {
 		m.interval = o.SampleInterval
 	}
@@ -100,12 +100,12 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 		evalOpts = append(evalOpts, alarm.WithPeriod(o.AlarmPeriod))
 	}
 	// Thresholds from the configuration (a drill), then from the options (tests).
-	for _, th := range []map[string]float64{s.cfg.Target.Local.AlarmThresholds, o.AlarmThresholds} {
+	for _, th := range []map[string]float64{s.cfg().Target.Local.AlarmThresholds, o.AlarmThresholds} {
 		for name, v := range th {
 			evalOpts = append(evalOpts, alarm.WithThreshold(name, v))
 		}
 	}
-	ev, err := alarm.New(s.cfg.Database.StackName, bestpractice.Alarms, time.Now(), evalOpts...)
+	ev, err := alarm.New(s.cfg().Database.StackName, bestpractice.Alarms, time.Now(), evalOpts...)
 	if err != nil {
 		s.log.Warn("alarms not evaluated", "err", err)
 	}
@@ -149,16 +149,15 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 
 	port := o.MetricsPort
 	if port == 0 {
-		port = s.cfg.Target.Local.MetricsPort
+		port = s.cfg().Target.Local.MetricsPort
 	}
 	ln, err := metrics.ListenLoopback(port)
 	var srv *http.Server
 	if err != nil {
 		s.log.Warn("Prometheus endpoint not served", "err", err)
 	} else {
-		s.mu.Lock() // Status reads it
-		m.metricsAddr = ln.Addr().String()
-		s.mu.Unlock()
+		addr := ln.Addr().String()
+		m.metricsAddr.Store(&addr) // Status reads it
 		srv = &http.Server{Handler: metrics.Handler(s.prometheusFamilies), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
@@ -167,7 +166,7 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 				s.log.Warn("Prometheus endpoint", "err", err)
 			}
 		}()
-		s.log.Info("Prometheus endpoint", "url", "http://"+m.metricsAddr+"/metrics")
+		s.log.Info("Prometheus endpoint", "url", s.metricsEndpoint())
 	}
 	return func() {
 		cancel()
@@ -183,7 +182,7 @@ func (s *Supervisor) startMonitoring(ctx context.Context) func() {
 // prometheusFamilies are the sampled metrics, the alarm states and the notification counters.
 func (s *Supervisor) prometheusFamilies() []metrics.Family {
 	m := &s.ops.monitoring
-	fams := m.sampler.Families(s.cfg.Database.StackName)
+	fams := m.sampler.Families(s.cfg().Database.StackName)
 	if m.alarms != nil {
 		f := metrics.Family{Name: "apgstack_alarm_state", Help: "1 while the alarm is in ALARM, 0 while OK; absent while INSUFFICIENT_DATA", Type: "gauge"}
 		for _, st := range m.alarms.States() {
@@ -194,7 +193,7 @@ func (s *Supervisor) prometheusFamilies() []metrics.Family {
 			if st.State == alarm.Alarm {
 				v = 1
 			}
-			f.Rows = append(f.Rows, metrics.Row{Labels: map[string]string{"cluster": s.cfg.Database.StackName, "alarm": st.Name, "role": st.Role}, Value: v})
+			f.Rows = append(f.Rows, metrics.Row{Labels: map[string]string{"cluster": s.cfg().Database.StackName, "alarm": st.Name, "role": st.Role}, Value: v})
 		}
 		fams = append(fams, f)
 	}
@@ -209,7 +208,7 @@ func (s *Supervisor) prometheusFamilies() []metrics.Family {
 			{"apgstack_notifications_dropped_total", "Notifications pushed out of the full queue", st.Dropped},
 		} {
 			fams = append(fams, metrics.Family{Name: c.name, Help: c.help, Type: "counter",
-				Rows: []metrics.Row{{Labels: map[string]string{"cluster": s.cfg.Database.StackName}, Value: float64(c.v)}}})
+				Rows: []metrics.Row{{Labels: map[string]string{"cluster": s.cfg().Database.StackName}, Value: float64(c.v)}}})
 		}
 	}
 	return fams
@@ -217,14 +216,12 @@ func (s *Supervisor) prometheusFamilies() []metrics.Family {
 
 // Metrics is the latest picture of metrics and alarms.
 func (s *Supervisor) Metrics(context.Context) api.MetricsReport {
-	r := api.MetricsReport{Cluster: s.cfg.Database.StackName, Samples: []metrics.Sample{}, Alarms: []alarm.State{}}
+	r := api.MetricsReport{Cluster: s.cfg().Database.StackName, Samples: []metrics.Sample{}, Alarms: []alarm.State{}}
 	if s.ops == nil || s.ops.sampler == nil {
 		return r
 	}
 	m := &s.ops.monitoring
-	s.mu.Lock()
-	r.Endpoint = s.metricsEndpointLocked()
-	s.mu.Unlock()
+	r.Endpoint = s.metricsEndpoint()
 	r.Interval = m.interval.String()
 	r.Samples = m.sampler.Latest()
 	if m.alarms != nil {
@@ -238,10 +235,12 @@ func (s *Supervisor) Metrics(context.Context) api.MetricsReport {
 }
 
 // metricsEndpointLocked is the Prometheus endpoint's URL, empty when not served; the caller
-// holds s.mu.
-func (s *Supervisor) metricsEndpointLocked() string {
-	if s.ops == nil || s.ops.metricsAddr == "" {
+func (s *Supervisor) metricsEndpoint() string {
+	if s.ops == nil {
 		return ""
 	}
-	return "http://" + s.ops.metricsAddr + "/metrics"
+	if a := s.ops.monitoring.metricsAddr.Load(); a != nil {
+		return "http://" + *a + "/metrics"
+	}
+	return ""
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
 // reconcile compares, before anything starts, the roles state.json records with what the data
@@ -23,7 +21,7 @@ func (s *Supervisor) reconcile(ctx context.Context) error {
 		timeline int
 	}
 	var writers []claim
-	for _, in := range s.state.Instances {
+	for _, in := range s.topo.now().state.Instances {
 		i := s.newInstance(in)
 		if !i.Initialized() || i.StandbySignal() {
 			continue
@@ -38,7 +36,7 @@ func (s *Supervisor) reconcile(ctx context.Context) error {
 	if len(writers) == 0 {
 		return nil
 	}
-	recorded := s.writerState().Name
+	recorded := s.topo.now().writer().Name
 	best := writers[0]
 	for _, c := range writers[1:] {
 		if c.timeline > best.timeline || c.timeline == best.timeline && c.name == recorded {
@@ -54,22 +52,13 @@ func (s *Supervisor) reconcile(ctx context.Context) error {
 	if best.name == recorded && len(rejoin) == 0 {
 		return nil
 	}
-	for i := range s.state.Instances {
-		in := &s.state.Instances[i]
-		if in.Name == best.name {
-			in.Role = api.RoleWriter
-		} else {
-			in.Role = api.RoleReader
-		}
-	}
-	// Nothing is known in sync after such a stop: readers prove it again once they stream.
-	s.state.Sync.InSync = nil
+	// The rejoins first: a crash in between leaves the old roles, and the next start decides again.
 	for _, name := range rejoin {
 		if err := s.markRejoin(name, true); err != nil {
 			return err
 		}
 	}
-	if err := s.saveState(); err != nil {
+	if err := s.recordWriterFromData(best.name); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("state.json recorded %s as the writer; the data says %s (timeline %d) is", recorded, best.name, best.timeline)

@@ -32,9 +32,8 @@ func (s *Supervisor) Reconfigure(ctx context.Context, cfg apgstack.Config) (api.
 	s.ha.op.Lock()
 	defer s.ha.op.Unlock()
 	var res api.ReconfigureResult
-	s.mu.Lock()
-	current := s.cfg
-	s.mu.Unlock()
+	current := s.cfg()
+	plan := s.topo.now().plan
 	var reload bool
 	for _, c := range apgstack.Diff(current, cfg) {
 		switch {
@@ -49,13 +48,12 @@ func (s *Supervisor) Reconfigure(ctx context.Context, cfg apgstack.Config) (api.
 		}
 	}
 	if reload {
-		plan, err := postgres.PlanParameters(append(slices.Clone(bestpractice.ClusterParameters), bestpractice.InstanceParameterGroup(cfg.Database.PgauditLog)...), s.bin.HasLibrary)
+		var err error
+		plan, err = postgres.PlanParameters(append(slices.Clone(bestpractice.ClusterParameters), bestpractice.InstanceParameterGroup(cfg.Database.PgauditLog)...), s.bin.HasLibrary)
 		if err != nil {
 			return res, err
 		}
-		s.mu.Lock()
-		s.plan = plan
-		s.mu.Unlock()
+		s.setPlan(plan)
 		if err := s.reloadAll(ctx); err != nil {
 			return res, err
 		}
@@ -63,18 +61,8 @@ func (s *Supervisor) Reconfigure(ctx context.Context, cfg apgstack.Config) (api.
 			return res, err
 		}
 	}
-	s.mu.Lock()
-	s.cfg = cfg
-	if len(res.PendingReboot) > 0 {
-		if s.state.PendingReboot == nil {
-			s.state.PendingReboot = map[string][]string{}
-		}
-		for _, in := range s.state.Instances {
-			s.state.PendingReboot[in.Name] = append(s.state.PendingReboot[in.Name], res.PendingReboot...)
-		}
-	}
-	s.mu.Unlock()
-	if err := s.saveState(); err != nil {
+	s.reconfigured(cfg, plan)
+	if err := s.addPendingReboot(res.PendingReboot); err != nil {
 		return res, err
 	}
 	if err := atomicfile.WriteJSON(s.layout.ConfigFile(), cfg, atomicfile.Mode(0o644)); err != nil {
@@ -94,14 +82,9 @@ func (s *Supervisor) reloadAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	insts := make([]*instance.Instance, 0, len(s.instances))
-	for _, i := range s.instances {
-		insts = append(insts, i)
-	}
-	writer := s.instances[s.writerState().Name]
-	s.mu.Unlock()
-	for _, i := range insts {
+	t := s.topo.now()
+	writer := t.writerInstance()
+	for _, i := range t.instances {
 		if !i.Running() {
 			continue
 		}
@@ -129,20 +112,17 @@ func (s *Supervisor) reloadAll(ctx context.Context) error {
 // restarts in place (its sessions end, the writer endpoint holds new ones meanwhile) or, with
 // failover, hands over to a reader first. What was pending-reboot on it is applied.
 func (s *Supervisor) Reboot(ctx context.Context, name string, failover bool) (api.RebootResult, error) {
-	s.mu.Lock()
+	t := s.topo.now()
 	if name == "" {
-		name = s.writerState().Name
+		name = t.writer().Name
 	}
-	role := findState(s.state.Instances, name).Role
-	i := s.instances[name]
-	phase := s.phase
-	s.mu.Unlock()
+	role, i, phase := t.role(name), t.instances[name], t.phase
 	res := api.RebootResult{Instance: name}
 	switch {
 	case phase != api.PhaseReady:
 		return res, &api.OperationError{Code: http.StatusConflict, Message: "the cluster is " + phase + ", not ready: try again when `apgstack status` says ready"}
 	case role == "" || i == nil:
-		return res, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("instance %q: no such instance (instances: %s)", name, strings.Join(s.instanceNames(), ", "))}
+		return res, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("instance %q: no such instance (instances: %s)", name, strings.Join(t.names(), ", "))}
 	case failover && role != api.RoleWriter:
 		return res, &api.OperationError{Code: http.StatusBadRequest, Message: fmt.Sprintf("--failover: %s is a reader; only the writer's reboot fails over", name)}
 	}
@@ -162,12 +142,10 @@ func (s *Supervisor) Reboot(ctx context.Context, name string, failover bool) (ap
 		}
 	}
 	res.Duration = time.Since(start)
-	s.mu.Lock()
-	res.Applied = s.state.PendingReboot[name]
-	delete(s.state.PendingReboot, name)
-	s.mu.Unlock()
+	applied, err := s.takePendingReboot(name)
+	res.Applied = applied
 	s.instanceEvent(name, "availability", "instance %s rebooted", name)
-	return res, s.saveState()
+	return res, err
 }
 
 // restartOne stops an instance cleanly and starts it again; called with s.ha.op held, so that no
@@ -192,6 +170,5 @@ func (s *Supervisor) restartOne(ctx context.Context, i *instance.Instance, write
 		s.setFailed(i.Name, "reboot failed: "+err.Error())
 		return err
 	}
-	s.updateReaderEndpoint()
 	return nil
 }

@@ -77,7 +77,7 @@ func (s *Supervisor) reportRecovery(u uncleanStop) {
 		msg += fmt.Sprintf("; %s had kept serving without a supervisor and restarted under this one", strings.Join(restarted, ", "))
 	}
 	s.progress("%s", msg)
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: msg})
+	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "notification", Message: msg})
 	for _, name := range u.crashed {
 		s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "recovery",
 			Message: "instance " + name + " recovered from a crash (WAL replayed)"})

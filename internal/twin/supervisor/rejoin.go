@@ -48,14 +48,12 @@ func (s *Supervisor) rejoinLater(ctx context.Context, name string) {
 // rejoin starts the instance name, the old writer, as a reader of the current writer, its data
 // rewound or replaced (prepareRejoin). Called with s.ha.op held.
 func (s *Supervisor) rejoin(ctx context.Context, name string) error {
-	w := s.writerInstance()
+	t := s.topo.now()
+	w := t.writerInstance()
 	if w == nil || !w.Running() {
 		return errors.New("no running writer to follow")
 	}
-	s.mu.Lock()
-	in := findState(s.state.Instances, name)
-	old := s.instances[name]
-	s.mu.Unlock()
+	in, old := t.find(name), t.instances[name]
 	if in.Name == "" || in.Role != api.RoleReader {
 		return fmt.Errorf("instance %s is not a reader", name)
 	}
@@ -84,7 +82,6 @@ func (s *Supervisor) rejoin(ctx context.Context, name string) error {
 	if err := s.markRejoin(name, false); err != nil {
 		s.log.Error("record the rejoin", "instance", name, "err", err)
 	}
-	s.updateReaderEndpoint()
 	s.instanceEvent(name, "recovery", "instance %s rejoined as a reader of %s (%s)", name, w.Name, how)
 	return nil
 }
@@ -138,7 +135,7 @@ func (s *Supervisor) rejoinPending(ctx context.Context, w *instance.Instance) er
 		return err
 	}
 	for _, name := range names {
-		in := findState(s.state.Instances, name)
+		in := s.topo.now().find(name)
 		if in.Role != api.RoleReader {
 			continue
 		}

@@ -66,10 +66,8 @@ func RemoveReaders(cfg apgstack.Config, stateDir string) ([]string, error) {
 // reader removed by a stage change), so that they cannot hold WAL back forever.
 func (s *Supervisor) dropStraySlots(ctx context.Context, w *instance.Instance) error {
 	var readers []string
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleReader {
-			readers = append(readers, in.Name)
-		}
+	for _, in := range s.topo.now().readers() {
+		readers = append(readers, in.Name)
 	}
 	slots, err := w.Slots(ctx)
 	if err != nil {

@@ -113,7 +113,7 @@ func (s *Supervisor) awaitRestored(ctx context.Context, w *instance.Instance) er
 			msg = "cluster restored from " + m.Source + " to " + m.Time.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: msg})
+	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg().Database.StackName, Category: "notification", Message: msg})
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 // rotationPeriod is how often secrets rotate: target.local.rotationInterval, else the database
 // stack's RotationDays.
 func (s *Supervisor) rotationPeriod() time.Duration {
-	if d, err := time.ParseDuration(s.cfg.Target.Local.RotationInterval); err == nil && d > 0 {
+	if d, err := time.ParseDuration(s.cfg().Target.Local.RotationInterval); err == nil && d > 0 {
 		return d
 	}
 	return bestpractice.RotationDays * 24 * time.Hour
@@ -29,7 +29,7 @@ func (s *Supervisor) rotationPeriod() time.Duration {
 type rotatedSecret struct{ role, name string }
 
 func (s *Supervisor) rotatedSecrets() []rotatedSecret {
-	owner, rw, ro := bootstrap.RoleNames(s.cfg.Database.SchemaName())
+	owner, rw, ro := bootstrap.RoleNames(s.cfg().Database.SchemaName())
 	base := s.SecretName()
 	return []rotatedSecret{{bestpractice.RoleMaster, base}, {bestpractice.RoleOwner, base + "/" + owner},
 		{bestpractice.RoleReadWrite, base + "/" + rw}, {bestpractice.RoleReadOnly, base + "/" + ro}}
@@ -149,7 +149,5 @@ func (s *Supervisor) rotationSchedule(ctx context.Context) {
 }
 
 func (s *Supervisor) ready() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.phase == api.PhaseReady
+	return s.topo.now().phase == api.PhaseReady
 }

@@ -59,43 +59,39 @@ func connValue(v string) string {
 func (s *Supervisor) Status(ctx context.Context) api.Status {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s.mu.Lock()
+	// One snapshot of the topology: roles, instances and conditions as of one moment, read
+	// without a lock while failovers and rejoins change the next one.
+	t := s.topo.now()
+	cfg := t.cfg
 	st := api.Status{
-		Name: s.cfg.Database.StackName, Stage: s.cfg.Environment.Stage, StateDir: s.layout.Root, Phase: s.phase, PID: os.Getpid(),
-		EngineVersion: s.cfg.Database.EngineVersion, ServerVersion: s.bin.Version, VersionWarning: s.warn,
-		MissingLibraries:       s.plan.MissingLibraries,
-		SynchronousReplication: bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication,
-		Degraded:               s.state.Sync.Degraded, DegradedSince: s.state.Sync.DegradedSince,
-		Outputs:         OutputsFor(s.cfg, s.layout.Root),
-		MetricsEndpoint: s.metricsEndpointLocked(),
-		PendingReboot:   maps.Clone(s.state.PendingReboot),
+		Name: cfg.Database.StackName, Stage: cfg.Environment.Stage, StateDir: s.layout.Root, Phase: t.phase, PID: os.Getpid(),
+		EngineVersion: cfg.Database.EngineVersion, ServerVersion: s.bin.Version, VersionWarning: s.warn,
+		MissingLibraries:       t.plan.MissingLibraries,
+		SynchronousReplication: bestpractice.Stage(cfg.Environment.Stage).SynchronousReplication,
+		Degraded:               t.state.Sync.Degraded, DegradedSince: t.state.Sync.DegradedSince,
+		Outputs:         OutputsFor(cfg, s.layout.Root),
+		MetricsEndpoint: s.metricsEndpoint(),
+		PendingReboot:   maps.Clone(t.state.PendingReboot),
 	}
-	insts := slices.Clone(s.state.Instances)
-	sync := s.state.Sync
-	// Everything of the instances is read under the lock: a failover's rejoin replaces them.
-	instances := maps.Clone(s.instances)
-	live := map[string]bool{}
-	pids := map[string]int{}
-	for name, i := range s.instances {
-		live[name] = i.Running()
-		pids[name] = i.PID()
-	}
-	conds := s.conds.snapshot()
-	s.mu.Unlock()
+	sync := t.state.Sync
 
 	var reps map[string]instance.Replication
-	if w := s.writerInstance(); w != nil && w.Running() {
+	if w := t.writerInstance(); w != nil && w.Running() {
 		reps, _, _ = w.Replication(ctx)
 	}
-	for _, in := range insts {
-		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, PID: pids[in.Name], State: api.StateStopped}
-		i := instances[in.Name]
+	for _, in := range t.state.Instances {
+		i := t.instances[in.Name]
+		out := api.Instance{Name: in.Name, Role: in.Role, Port: in.Port, State: api.StateStopped}
+		if i != nil {
+			out.PID = i.PID()
+		}
+		c := t.cond(in.Name)
 		switch {
-		case conds[in.Name].returning():
-			out.State, out.Error = api.StateStarting, conds[in.Name].message()
-		case conds[in.Name].kind != condNone:
-			out.State, out.Error = api.StateFailed, conds[in.Name].message()
-		case live[in.Name]:
+		case c.starting():
+			out.State, out.Error = api.StateStarting, c.message()
+		case c.kind != condNone:
+			out.State, out.Error = api.StateFailed, c.message()
+		case i != nil && i.Running():
 			out.State = api.StateRunning
 		case st.Phase == api.PhaseStarting:
 			out.State = api.StateStarting

@@ -11,8 +11,9 @@
 // (offline, from a snapshot, and a restored twin's first start); metrics.go the sampler, alarms,
 // notifications and Prometheus; status.go the status and outputs; reshape.go readers removed by
 // a stage change; recovery.go what is found after an unclean stop; layout.go state.json and the
-// event log; condition.go each instance's condition, owned by one loop; crashpoint.go the steps at
-// which tests have the supervisor die. The PostgreSQL work itself (promote, rewind, fence,
+// event log; topology.go the cluster's state (roles, instances, conditions, sync, endpoints'
+// backends), owned by one loop and changed only by its commands; condition.go each instance's
+// condition; crashpoint.go the steps at which tests have the supervisor die. The PostgreSQL work itself (promote, rewind, fence,
 // replication) is the instance package's: this package decides when and in which order.
 package supervisor
 
@@ -95,24 +96,19 @@ type Supervisor struct {
 	unclean uncleanStop
 
 	opts   Options
-	cfg    apgstack.Config
 	layout Layout
 	log    *slog.Logger
 	acct   *runas.Account
 	bin    instance.Binaries
 	warn   string
-	plan   postgres.Plan
 	store  *secretstore.Store
 	events *eventLog
 
-	mu        sync.Mutex
-	state     State
-	phase     string
-	instances map[string]*instance.Instance
-	writerEP  *endpoint.Proxy
-	readerEP  *endpoint.Proxy
-	conds     *conditions // what keeps each instance from serving (condition.go); its own loop owns it
-	syncMark  int64       // WAL position a re-named synchronous reader must flush past
+	// topo is the cluster's state (configuration, phase, roles, instances, conditions, sync,
+	// endpoints' backends), owned by its loop and changed by commands only (topology.go).
+	topo     *topologyLoop
+	writerEP *endpoint.Proxy
+	readerEP *endpoint.Proxy
 
 	redirects *endpoint.Redirects // the endpoints' kernel path; nil: proxy only
 
@@ -131,11 +127,11 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	if err != nil {
 		return err
 	}
-	defer s.conds.close() // last: everything that changes a condition has ended
+	defer s.topo.close() // last: everything that changes the topology has ended
 	defer s.unlock()
 	defer func() {
 		if err != nil {
-			s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "failure", Message: "start failed: " + err.Error()})
+			s.clusterEvent("failure", "start failed: %v", err)
 		}
 	}()
 	defer s.stopAll()
@@ -161,12 +157,11 @@ func Run(ctx context.Context, opts Options, ready func(api.Status)) (err error) 
 	stopHA := s.startHA(ctx) // failover watch and rotation schedule (failover.go, rotation.go)
 	defer stopHA()
 	s.resumeRotations(ctx)
-	s.mu.Lock()
-	unclean := s.unclean // adopt (instances.go) adds to it under s.mu
-	s.mu.Unlock()
+	unclean := s.unclean
+	unclean.adopted = s.topo.now().adopted
 	s.reportRecovery(unclean)
 	s.setPhase(api.PhaseReady)
-	s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification", Message: "cluster available"})
+	s.clusterEvent("notification", "cluster available")
 	stopOps := s.startOperations(ctx)
 	defer stopOps()
 	if ready != nil {
@@ -203,8 +198,7 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{
-		opts: opts, cfg: opts.Config, layout: Layout{Root: opts.StateDir}, log: opts.Log,
-		phase: api.PhaseStarting, instances: map[string]*instance.Instance{},
+		opts: opts, layout: Layout{Root: opts.StateDir}, log: opts.Log,
 		shutdown: make(chan struct{}),
 	}
 	s.events = &eventLog{path: s.layout.EventsFile()}
@@ -235,7 +229,11 @@ func newSupervisor(opts Options) (*Supervisor, error) {
 		s.unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)
 	}
-	s.conds = newConditions() // its loop ends with Run
+	// Its loop ends with Run. It records state.json: atomic and durable, so that after a crash
+	// the file names the old writer or the new, never none.
+	s.topo = newTopology(topology{cfg: opts.Config, phase: api.PhaseStarting}, func(st State) error {
+		return atomicfile.WriteJSON(s.layout.StateFile(), st, atomicfile.Mode(0o644))
+	})
 	return s, nil
 }
 
@@ -257,27 +255,16 @@ func (s *Supervisor) event(ev api.Event) {
 	if err := s.events.add(ev); err != nil {
 		s.log.Warn("event log", "err", err)
 	}
-	s.ops.notifyEvent(s.cfg.Database.StackName, ev)
+	s.ops.notifyEvent(s.cfg().Database.StackName, ev)
 	s.log.Info("event", "source", ev.SourceID, "category", ev.Category, "message", ev.Message)
 }
 
-func (s *Supervisor) setPhase(p string) {
-	s.mu.Lock()
-	s.phase = p
-	s.mu.Unlock()
-}
-
-func (s *Supervisor) saveState() error {
-	s.mu.Lock()
-	st := s.state
-	s.mu.Unlock()
-	// Atomic and durable: after a crash state.json names the old writer or the new, never none.
-	return atomicfile.WriteJSON(s.layout.StateFile(), st, atomicfile.Mode(0o644))
-}
+// cfg is the configuration in effect (Reconfigure changes it).
+func (s *Supervisor) cfg() apgstack.Config { return s.topo.now().cfg }
 
 // start does everything up to serving: checks, files, servers, bootstrap, endpoints.
 func (s *Supervisor) start(ctx context.Context) error {
-	cfg := s.cfg
+	cfg := s.cfg()
 	acct, err := runas.Resolve(cfg.Target.Local.OSUser)
 	if err != nil {
 		return err
@@ -297,11 +284,11 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if s.warn != "" {
 		s.log.Warn(s.warn)
 	}
-	s.plan, err = postgres.PlanParameters(append(slices.Clone(bestpractice.ClusterParameters), bestpractice.InstanceParameterGroup(cfg.Database.PgauditLog)...), s.bin.HasLibrary)
+	plan, err := postgres.PlanParameters(append(slices.Clone(bestpractice.ClusterParameters), bestpractice.InstanceParameterGroup(cfg.Database.PgauditLog)...), s.bin.HasLibrary)
 	if err != nil {
 		return err
 	}
-	for _, lib := range s.plan.MissingLibraries {
+	for _, lib := range plan.MissingLibraries {
 		s.log.Warn("preload library not installed on this machine: left out of shared_preload_libraries (Aurora loads it)", "library", lib)
 	}
 
@@ -312,8 +299,8 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if !existed {
 		st.Created = time.Now().UTC()
 	}
-	st.MissingLibraries = s.plan.MissingLibraries
-	s.state = st
+	s.loadState(st)
+	s.setPlan(plan)
 	if existed {
 		if err := s.reconcile(ctx); err != nil { // the data over the record (reconcile.go)
 			return err
@@ -350,12 +337,16 @@ func (s *Supervisor) start(ctx context.Context) error {
 	}
 	s.writerEP.UseKernel(s.redirects, cfg.Database.Port, why)
 	s.readerEP.UseKernel(s.redirects, cfg.ReaderPort(), why)
+	s.useEndpoints(s.writerEP, s.readerEP)
 
 	if err := os.MkdirAll(s.layout.TLSDir(), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", s.layout.TLSDir(), err)
 	}
 	tlsFiles := certs.Files{CA: s.layout.CABundle(), CAKey: filepath.Join(s.layout.TLSDir(), "ca-key.pem"),
 		Cert: filepath.Join(s.layout.TLSDir(), "server.crt"), Key: filepath.Join(s.layout.TLSDir(), "server.key")}
+	if _, err := os.Stat(tlsFiles.CA); errors.Is(err, fs.ErrNotExist) {
+		s.progress("creating the TLS certificate authority and the servers' certificate (%s)", s.layout.TLSDir())
+	}
 	if err := certs.Ensure(tlsFiles, time.Now()); err != nil {
 		return err
 	}
@@ -375,16 +366,17 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err := os.Chmod(s.layout.InstancesDir(), 0o755); err != nil {
 		return err
 	}
-	if len(s.state.Instances) == 0 {
-		s.state.Instances = []InstanceState{{Name: firstInstance, Role: api.RoleWriter}}
+	list := slices.Clone(s.topo.now().state.Instances)
+	if len(list) == 0 {
+		list = []InstanceState{{Name: firstInstance, Role: api.RoleWriter}}
 	}
-	if bestpractice.Stage(cfg.Environment.Stage).Reader && len(s.state.Instances) < 2 {
-		s.state.Instances = append(s.state.Instances, InstanceState{Name: secondInstance, Role: api.RoleReader})
+	if bestpractice.Stage(cfg.Environment.Stage).Reader && len(list) < 2 {
+		list = append(list, InstanceState{Name: secondInstance, Role: api.RoleReader})
 	}
-	if err := s.assignPorts(); err != nil {
+	if err := s.assignPorts(list); err != nil {
 		return err
 	}
-	if err := s.saveState(); err != nil {
+	if err := s.recordInstances(list); err != nil {
 		return err
 	}
 	cert, _ := os.ReadFile(tlsFiles.Cert)
@@ -393,8 +385,7 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err := s.prepareOperations(ctx); err != nil {
 		return err
 	}
-	writer := s.writerState()
-	w, err := s.startWriter(ctx, writer, cert, key)
+	w, err := s.startWriter(ctx, s.topo.now().writer(), cert, key)
 	if err != nil {
 		return err
 	}
@@ -410,19 +401,15 @@ func (s *Supervisor) start(ctx context.Context) error {
 	if err := s.dropStraySlots(ctx, w); err != nil {
 		return err
 	}
-	s.writerEP.SetBackends([]string{addr(w.Port)})
+	s.pointWriter(w.Name)
 	if err := s.rejoinPending(ctx, w); err != nil { // an old writer that had not rejoined yet (rejoin.go)
 		return err
 	}
-	for _, r := range s.state.Instances {
-		if r.Role != api.RoleReader {
-			continue
-		}
+	for _, r := range s.topo.now().readers() {
 		if err := s.startReader(ctx, r, w, cert, key); err != nil {
 			return err
 		}
 	}
-	s.updateReaderEndpoint()
 	if bestpractice.Stage(cfg.Environment.Stage).SynchronousReplication {
 		if err := s.enableSync(ctx, w); err != nil {
 			return err
@@ -447,10 +434,10 @@ func (s *Supervisor) stopAll() {
 	if s.readerEP != nil {
 		s.readerEP.Close()
 	}
-	s.mu.Lock()
+	t := s.topo.now()
 	var order []*instance.Instance
-	for _, in := range s.state.Instances {
-		if i := s.instances[in.Name]; i != nil {
+	for _, in := range t.state.Instances {
+		if i := t.instances[in.Name]; i != nil {
 			if in.Role == api.RoleWriter {
 				order = append([]*instance.Instance{i}, order...)
 			} else {
@@ -458,7 +445,6 @@ func (s *Supervisor) stopAll() {
 			}
 		}
 	}
-	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, i := range order {

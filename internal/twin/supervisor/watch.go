@@ -21,8 +21,8 @@ func currentUser() string {
 }
 
 // monitor watches the instances until ctx ends or a shutdown is requested: it notices servers
-// that exit, keeps the reader endpoint on healthy readers, keeps synchronous replication's
-// bookkeeping (prod) and deletes old server logs.
+// that exit (the topology then leads the reader endpoint to the readers that still serve), keeps
+// synchronous replication's bookkeeping (prod) and deletes old server logs.
 func (s *Supervisor) monitor(ctx context.Context) {
 	// Reader restarts run beside the loop; they end before monitor returns, so that stopAll
 	// sees every server they started.
@@ -51,8 +51,7 @@ func (s *Supervisor) monitor(ctx context.Context) {
 					go func() { defer restarts.Done(); s.restartReader(ctx, name) }()
 				}
 			}
-			s.updateReaderEndpoint()
-			if bestpractice.Stage(s.cfg.Environment.Stage).SynchronousReplication {
+			if bestpractice.Stage(s.cfg().Environment.Stage).SynchronousReplication {
 				gone = s.syncControl(ctx, gone)
 			}
 		}
@@ -62,33 +61,13 @@ func (s *Supervisor) monitor(ctx context.Context) {
 // checkInstances records servers that exited and returns the readers among them. A dead writer
 // is failed over or restarted by failover.go; a dead reader is restarted by restartReader.
 func (s *Supervisor) checkInstances() (deadReaders []string) {
-	s.mu.Lock()
-	var stopped []string
-	roles := map[string]string{}
-	for name, i := range s.instances {
-		if !i.Running() {
-			stopped = append(stopped, name)
-			roles[name] = s.roleLocked(name)
+	for _, in := range s.observeInstances() {
+		if in.Role == api.RoleReader {
+			deadReaders = append(deadReaders, in.Name)
 		}
-	}
-	s.mu.Unlock()
-	for _, name := range s.markExited(stopped) {
-		if roles[name] == api.RoleReader {
-			deadReaders = append(deadReaders, name)
-		}
-		s.event(api.Event{SourceType: bestpractice.SourceInstance, SourceID: name, Category: "failure", Message: "instance " + name + " stopped unexpectedly"})
+		s.instanceEvent(in.Name, "failure", "instance %s stopped unexpectedly", in.Name)
 	}
 	return deadReaders
-}
-
-// roleLocked is an instance's role; s.mu must be held.
-func (s *Supervisor) roleLocked(name string) string {
-	for _, in := range s.state.Instances {
-		if in.Name == name {
-			return in.Role
-		}
-	}
-	return ""
 }
 
 // restartReader brings back a reader that died, as Aurora replaces a failed instance: after
@@ -104,15 +83,15 @@ func (s *Supervisor) restartReader(ctx context.Context, name string) {
 			return
 		case <-time.After(wait):
 		}
-		s.mu.Lock()
-		i := s.instances[name]
-		still := i != nil && !i.Running() && s.conds.of(name).kind == condExited && s.roleLocked(name) == api.RoleReader
-		s.mu.Unlock()
-		if !still {
+		if !s.claimExitedReader(name) {
 			return
 		}
 		err := s.restartInstance(ctx, name)
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			return
+		}
+		s.releaseExitedReader(name)
+		if ctx.Err() != nil {
 			return
 		}
 		s.log.Warn("reader restart failed; trying again", "instance", name, "in", 2*wait, "err", err)
@@ -120,60 +99,12 @@ func (s *Supervisor) restartReader(ctx context.Context, name string) {
 	}
 }
 
-// updateReaderEndpoint points the reader endpoint at the running readers, or at the writer when
-// there is none (as Aurora's reader endpoint does).
-func (s *Supervisor) updateReaderEndpoint() {
-	s.mu.Lock()
-	var readers []string
-	writer := ""
-	for _, in := range s.state.Instances {
-		i := s.instances[in.Name]
-		if i == nil || !i.Running() {
-			continue
-		}
-		if in.Role == api.RoleWriter {
-			writer = addr(in.Port)
-		} else {
-			readers = append(readers, addr(in.Port))
-		}
-	}
-	s.mu.Unlock()
-	if len(readers) == 0 && writer != "" {
-		readers = []string{writer}
-	}
-	if s.readerEP != nil {
-		s.readerEP.SetBackends(readers)
-		if writer != "" {
-			s.readerEP.SetFallback([]string{writer})
-		}
-	}
-}
-
-func (s *Supervisor) writerInstance() *instance.Instance {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleWriter {
-			return s.instances[in.Name]
-		}
-	}
-	return nil
-}
-
-func (s *Supervisor) firstReader() string {
-	s.mu.Lock() // failover swaps roles from another goroutine
-	defer s.mu.Unlock()
-	for _, in := range s.state.Instances {
-		if in.Role == api.RoleReader {
-			return in.Name
-		}
-	}
-	return ""
-}
+// writerInstance is the recorded writer's server (nil before it was started).
+func (s *Supervisor) writerInstance() *instance.Instance { return s.topo.now().writerInstance() }
 
 // enableSync makes the reader synchronous at start (prod) and waits until it is in sync.
 func (s *Supervisor) enableSync(ctx context.Context, w *instance.Instance) error {
-	reader := s.firstReader()
+	reader := s.topo.now().firstReader()
 	if reader == "" {
 		return nil
 	}
@@ -195,11 +126,7 @@ func (s *Supervisor) enableSync(ctx context.Context, w *instance.Instance) error
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	s.mu.Lock()
-	s.state.Sync = SyncState{Standby: reader, InSync: []string{reader}}
-	s.syncMark = 0
-	s.mu.Unlock()
-	return s.saveState()
+	return s.recordSync(w.Name, SyncState{Standby: reader, InSync: []string{reader}}, 0)
 }
 
 // nameStandby makes reader the synchronous standby and returns the writer's WAL position just
@@ -213,11 +140,9 @@ func (s *Supervisor) nameStandby(ctx context.Context, w *instance.Instance, read
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	s.state.Sync.Standby = reader
-	s.syncMark = mark
-	s.mu.Unlock()
-	return mark, nil
+	sync := s.topo.now().state.Sync
+	sync.Standby = reader
+	return mark, s.recordSync(w.Name, sync, mark)
 }
 
 func inSync(r instance.Replication, mark int64) bool {
@@ -231,9 +156,9 @@ func inSync(r instance.Replication, mark int64) bool {
 // has flushed past the writer's position at that moment. It returns when the reader was first
 // seen gone (zero while it streams).
 func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time {
-	w := s.writerInstance()
-	reader := s.firstReader()
-	if w == nil || !w.Running() || reader == "" {
+	t := s.topo.now()
+	w, reader := t.writerInstance(), t.firstReader()
+	if w == nil || !w.Running() || reader == "" || t.writer().Role != api.RoleWriter {
 		return gone
 	}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -245,9 +170,7 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 	}
 	rep, ok := reps[reader]
 	streaming := ok && rep.State == "streaming"
-	s.mu.Lock()
-	sync, mark := s.state.Sync, s.syncMark
-	s.mu.Unlock()
+	sync, mark := t.state.Sync, t.syncMark
 	now := time.Now()
 	switch {
 	case sync.Standby != "" && !streaming:
@@ -258,21 +181,19 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 			return gone
 		}
 		since := now.UTC()
-		s.mu.Lock()
-		s.state.Sync = SyncState{Degraded: true, DegradedSince: &since}
-		s.mu.Unlock()
-		if err := s.saveState(); err != nil {
+		// Recorded first: a crash after it can never leave the reader recorded in sync.
+		if err := s.recordSync(w.Name, SyncState{Degraded: true, DegradedSince: &since}, 0); err != nil {
 			s.log.Error("record degraded state; the writer keeps waiting for the reader", "err", err)
 			return gone
 		}
-		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
-			Message: fmt.Sprintf("replication degraded: reader %s gone for %s; the writer commits without it and no reader may be promoted until it has caught up", reader, s.opts.DegradeAfter)})
+		s.clusterEvent("notification", "replication degraded: reader %s gone for %s; the writer commits without it and no reader may be promoted until it has caught up", reader, s.opts.DegradeAfter)
 		if err := w.SetSynchronousStandby(qctx, ""); err != nil {
-			// Still named on the writer: try again at the next tick.
+			// Still named on the writer (and still degraded: not in sync): try again at the next
+			// tick.
 			s.log.Error("degrade", "err", err)
-			s.mu.Lock()
-			s.state.Sync.Standby = reader
-			s.mu.Unlock()
+			if err := s.recordSync(w.Name, SyncState{Standby: reader, Degraded: true, DegradedSince: &since}, mark); err != nil {
+				s.log.Error("record degraded state", "err", err)
+			}
 			return gone
 		}
 		return time.Time{}
@@ -282,15 +203,11 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 		}
 		return time.Time{}
 	case sync.Degraded && sync.Standby != "" && inSync(rep, mark):
-		s.mu.Lock()
-		s.state.Sync = SyncState{Standby: reader, InSync: []string{reader}}
-		s.syncMark = 0
-		s.mu.Unlock()
-		if err := s.saveState(); err != nil {
+		if err := s.recordSync(w.Name, SyncState{Standby: reader, InSync: []string{reader}}, 0); err != nil {
 			s.log.Error("record sync state", "err", err)
+			break
 		}
-		s.event(api.Event{SourceType: bestpractice.SourceCluster, SourceID: s.cfg.Database.StackName, Category: "notification",
-			Message: fmt.Sprintf("replication restored: reader %s is synchronous and in sync again", reader)})
+		s.clusterEvent("notification", "replication restored: reader %s is synchronous and in sync again", reader)
 	}
 	if streaming {
 		return time.Time{}
@@ -300,17 +217,12 @@ func (s *Supervisor) syncControl(ctx context.Context, gone time.Time) time.Time 
 
 // pruneLogs deletes server logs older than rds.log_retention_period.
 func (s *Supervisor) pruneLogs() {
-	if s.plan.LogRetention == 0 {
+	t := s.topo.now()
+	if t.plan.LogRetention == 0 {
 		return
 	}
-	s.mu.Lock()
-	list := make([]*instance.Instance, 0, len(s.instances))
-	for _, i := range s.instances {
-		list = append(list, i)
-	}
-	s.mu.Unlock()
-	cutoff := time.Now().Add(-s.plan.LogRetention)
-	for _, i := range list {
+	cutoff := time.Now().Add(-t.plan.LogRetention)
+	for _, i := range t.instances {
 		if n, err := i.PruneLogs(cutoff); err != nil {
 			s.log.Warn("prune logs", "instance", i.Name, "err", err)
 		} else if n > 0 {
