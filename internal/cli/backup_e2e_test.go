@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,43 +31,14 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 		t.Skip("builds the binary and runs PostgreSQL")
 	}
 	ctx := context.Background()
-	work, err := os.MkdirTemp("", "apgstack-cli-backup-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin := filepath.Join(work, "apgstack")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	port, _ := freeLoopbackPort()
-	readerPort, _ := freeLoopbackPort()
-	sets := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	run := func(args ...string) (string, string) {
-		t.Helper()
-		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "NO_COLOR=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String(), stderr.String()
-	}
-	stateDir := filepath.Join(work, ".apgstack")
+	bin := buildCLI(t)
+	run := bin.ok
+	stateDir := filepath.Join(bin.work, ".apgstack")
 	pitrDir := stateDir + "-pitr"
-	snapDir := filepath.Join(work, "from-final")
-	t.Cleanup(func() {
-		for _, d := range []string{stateDir, pitrDir, snapDir} {
-			cmd := exec.Command(bin, "down", "--skip-final-snapshot", "--state-dir", d)
-			cmd.Dir = work
-			_ = cmd.Run()
-		}
-	})
+	snapDir := filepath.Join(bin.work, "from-final")
+	for _, d := range []string{stateDir, pitrDir, snapDir} {
+		bin.downAt(d)
+	}
 	connect := func(out string) *pgx.Conn {
 		t.Helper()
 		var o api.Outputs
@@ -128,8 +97,7 @@ func TestBinaryBackupRestoreSnapshot(t *testing.T) {
 	}
 
 	// A moment before the first backup is bad input, refused before anything is said or made.
-	before := exec.Command(bin, append(append([]string{}, sets...), "restore", "--to-time", time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), "--name", "early")...)
-	before.Dir = work
+	before := bin.command("restore", "--to-time", time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), "--name", "early")
 	var beforeErr bytes.Buffer
 	before.Stderr = &beforeErr
 	if err := before.Run(); before.ProcessState.ExitCode() != ExitUsage || !strings.Contains(beforeErr.String(), "outside the recoverable window") || strings.Contains(beforeErr.String(), "restoring") {

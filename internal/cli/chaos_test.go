@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -37,21 +36,7 @@ func TestChaosCommand(t *testing.T) {
 		t.Errorf("chaos without a twin: exit %d, %s", code, stderr)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var runErr error
-	done, ready := make(chan struct{}), make(chan struct{})
-	go func() {
-		runErr = twin.Supervise(ctx, twin.Options{Config: cfg, StateDir: dir, PollInterval: 200 * time.Millisecond}, nil, func(api.Status) { close(ready) })
-		close(done)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-ready:
-	case <-done:
-		t.Fatalf("supervisor: %v", runErr)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("supervisor not ready")
-	}
+	ctx := supervise(t, twin.Options{Config: cfg, StateDir: dir, PollInterval: 200 * time.Millisecond})
 	writerPID := func() int {
 		st, err := twin.Client(dir).Status(ctx)
 		if err != nil || len(st.Instances) != 1 || st.Instances[0].State != api.StateRunning {

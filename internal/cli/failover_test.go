@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apgstack/apgstack/internal/twin"
 	"github.com/apgstack/apgstack/internal/twin/api"
@@ -21,21 +19,7 @@ func TestFailoverAndRotateSecretCommands(t *testing.T) {
 		t.Errorf("failover without a twin: exit %d, %s", code, stderr)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var runErr error
-	done, ready := make(chan struct{}), make(chan struct{})
-	go func() {
-		runErr = twin.Supervise(ctx, twin.Options{Config: cfg, StateDir: dir}, nil, func(api.Status) { close(ready) })
-		close(done)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-ready:
-	case <-done:
-		t.Fatalf("supervisor: %v", runErr)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("supervisor not ready")
-	}
+	supervise(t, twin.Options{Config: cfg, StateDir: dir})
 
 	if code, _, stderr := run(t, nil, append([]string{"failover", "--yes", "--target-instance", "instance1"}, common...)...); code != ExitUsage || !strings.Contains(stderr, `--target-instance "instance1": not a reader of this cluster (readers: none)`) {
 		t.Errorf("failover to the writer: exit %d, %s", code, stderr)

@@ -2,10 +2,8 @@ package twin
 
 import (
 	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,37 +30,9 @@ import (
 // recovered. The twin is stopped (not deleted) between steps, so that each step runs on the data
 // the previous one left.
 func TestSupervisorDeathAtEachStep(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	args := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort), "--set", "environment.stage=prod"}
-	stateDir := filepath.Join(work, ".apgstack")
+	tw := newBinTwin(t, "--set", "environment.stage=prod")
+	port, stateDir, run, status := tw.port, tw.stateDir, tw.runEnv, tw.status
 	layout := statedir.Layout{Root: stateDir}
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	run := func(env []string, extra ...string) (string, string, int) {
-		t.Helper()
-		cmd := exec.Command(bin, append(append([]string{}, args...), extra...)...)
-		cmd.Dir = work
-		cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
-		var o, e strings.Builder
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return o.String(), e.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("%v: %v", extra, err)
-		}
-		return o.String(), e.String(), 0
-	}
-	status := func() api.Status {
-		t.Helper()
-		out, _, _ := run(nil, "status", "-o", "json")
-		var st api.Status
-		_ = json.Unmarshal([]byte(out), &st)
-		return st
-	}
 	ctx := context.Background()
 
 	type trigger int
@@ -336,25 +306,9 @@ func readFile(path string) string {
 // rather than restarted them: the same sessions (same backend pids) still answer, the twin is
 // whole and an event says so.
 func TestSessionsSurviveSupervisorDeath(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	args := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort), "--set", "environment.stage=prod"}
-	stateDir := filepath.Join(work, ".apgstack")
+	tw := newBinTwin(t, "--set", "environment.stage=prod")
+	port, stateDir, run, status := tw.port, tw.stateDir, tw.run, tw.status
 	layout := statedir.Layout{Root: stateDir}
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	run := func(extra ...string) (string, string, int) {
-		return cli(t, work, bin, append(append([]string{}, args...), extra...)...)
-	}
-	status := func() api.Status {
-		t.Helper()
-		out, _, _ := run("status", "-o", "json")
-		var st api.Status
-		_ = json.Unmarshal([]byte(out), &st)
-		return st
-	}
 	if _, errOut, code := run("up"); code != 0 {
 		t.Fatalf("up: exit %d\n%s", code, errOut)
 	}

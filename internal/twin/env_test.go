@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,26 +15,19 @@ import (
 // verify-full connection as the master or an application role, and the outputs' URL (with the
 // password file) connects too; no password is printed.
 func TestEnvAndURLConnectApplications(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	base := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	mustCLI(t, work, bin, append(base, "up")...)
+	tw := newBinTwin(t)
+	tw.mustRun("up")
 	psqlBin, err := PSQLBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	password := func(file string) string { return secretPassword(t, file) }
 	var outputs api.Outputs
-	out, _ := mustCLI(t, work, bin, append(base, "outputs", "-o", "json")...)
+	out, _ := tw.mustRun("outputs", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &outputs); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(outputs.URL, "postgres://pgadmin@localhost:"+strconv.Itoa(port)+"/AuroraPostgresDB?") || !strings.Contains(outputs.URL, "sslmode=verify-full") {
+	if !strings.HasPrefix(outputs.URL, "postgres://pgadmin@localhost:"+strconv.Itoa(tw.port)+"/AuroraPostgresDB?") || !strings.Contains(outputs.URL, "sslmode=verify-full") {
 		t.Errorf("URL output %q", outputs.URL)
 	}
 	if pw := password(outputs.SecretFile); strings.Contains(out, pw) {
@@ -43,7 +35,7 @@ func TestEnvAndURLConnectApplications(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ role, want string }{{"master", "pgadmin"}, {"rw", "aurorapostgresdb_rw"}, {"ro", "aurorapostgresdb_ro"}} {
-		out, errOut := mustCLI(t, work, bin, append(base, "env", "--role", tc.role)...)
+		out, errOut := tw.mustRun("env", "--role", tc.role)
 		env := []string{"PATH=/usr/bin:/bin"}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			kv, ok := strings.CutPrefix(line, "export ")

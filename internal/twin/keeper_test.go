@@ -18,17 +18,8 @@ import (
 // starts a new one, which says what it recovered, and the twin serves through its endpoints again;
 // down then leaves no process behind, the keeper included.
 func TestDeadSupervisorIsReplaced(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	args := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	run := func(extra ...string) (string, string, int) {
-		return cli(t, work, bin, append(append([]string{}, args...), extra...)...)
-	}
+	tw := newBinTwin(t)
+	stateDir, run := tw.stateDir, tw.run
 	status := func() api.Status {
 		t.Helper()
 		out, errOut, _ := run("status", "-o", "json")

@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,23 +19,17 @@ import (
 // (default state directory .apgstack), status, psql on both endpoints, up again (already
 // running), down, and checks that no process of the state directory is left.
 func TestBinaryEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	sets := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
+	tw := newBinTwin(t)
+	work, port, stateDir := tw.work, tw.port, tw.stateDir
+	// An error for a failed command, as the checks below read it.
 	run := func(args ...string) (string, string, error) {
-		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "NO_COLOR=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		return stdout.String(), stderr.String(), err
+		t.Helper()
+		out, errOut, code := tw.run(args...)
+		if code != 0 {
+			return out, errOut, fmt.Errorf("exit status %d", code)
+		}
+		return out, errOut, nil
 	}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { _, _, _ = run("down") })
 
 	out, errOut, err := run("up", "--output", "json")
 	if err != nil {
@@ -129,25 +122,6 @@ func TestBinaryEndToEnd(t *testing.T) {
 	}
 }
 
-// buildBinary builds apgstack into a new working directory the server account can reach.
-func buildBinary(t *testing.T) (work, bin string) {
-	t.Helper()
-	work, err := os.MkdirTemp("", "apgstack-e2e-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin = filepath.Join(work, "apgstack")
-	build := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return work, bin
-}
-
 func secretPassword(t *testing.T, file string) string {
 	t.Helper()
 	fi, err := os.Stat(file)
@@ -173,21 +147,6 @@ func secretPassword(t *testing.T, file string) string {
 		t.Fatal("no password in the secret")
 	}
 	return d.Password
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p >= 1150 {
-			return p
-		}
-	}
 }
 
 func TestCheckUnreachableStateDir(t *testing.T) {

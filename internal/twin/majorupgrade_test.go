@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +28,26 @@ func controlSystemID(t *testing.T, bin instance.Binaries, dataDir string) string
 	return string(m[1])
 }
 
+// keptTwin15 is the twin both upgrade tests start from: pre-prod (a writer and a reader) on the
+// installed major 15, with 1000 rows in table kept and a backup (so that the upgrade must tell the
+// stanza of the new cluster), stopped. The test is skipped without PostgreSQL 15.
+func keptTwin15(t *testing.T) (*binTwin, instance.Binaries) {
+	t.Helper()
+	if testing.Short() { // skip before the search for PostgreSQL 15
+		t.Skip("builds the binary and runs PostgreSQL")
+	}
+	bin15, _, err := instance.FindBinaries(context.Background(), 15, true)
+	if err != nil {
+		t.Skip(err)
+	}
+	tw := newBinTwin(t, "--set", "environment.stage=pre-prod", "--set", "database.engineVersion=15.15")
+	tw.mustRun("up")
+	tw.mustRun("psql", "--", "-Atc", "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
+	tw.mustRun("backup")
+	tw.mustRun("down", "--skip-final-snapshot")
+	return tw, bin15
+}
+
 // TestMajorUpgradeMachinery runs the local major upgrade on a real pre-prod twin (writer and
 // streaming reader) with the only installed major, 15 -> 15 (pg_upgrade accepts an equal major),
 // so that every step is real: the twin stopped, pg_upgrade --check and the copying pg_upgrade into a new data
@@ -37,39 +56,15 @@ func controlSystemID(t *testing.T, bin instance.Binaries, dataDir string) string
 // a backup into the same repository (stanza-upgrade), the old directories deleted on demand, and
 // a second upgrade with --link (hard links; the kept old cluster disabled by pg_upgrade).
 func TestMajorUpgradeMachinery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
 	ctx := context.Background()
-	bin15, _, err := instance.FindBinaries(ctx, 15, true)
-	if err != nil {
-		t.Skip(err)
-	}
-	work, bin := buildBinary(t)
-	sets := []string{"--set", "database.port=" + strconv.Itoa(freePort(t)), "--set", "target.local.readerPort=" + strconv.Itoa(freePort(t)),
-		"--set", "environment.stage=pre-prod", "--set", "database.engineVersion=15.15"}
+	tw, bin15 := keptTwin15(t)
+	stateDir := tw.stateDir
+	// stdout alone, the command having succeeded.
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "NO_COLOR=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
+		out, _ := tw.mustRun(args...)
+		return out
 	}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() {
-		cmd := exec.Command(bin, "down", "--skip-final-snapshot")
-		cmd.Dir = work
-		_ = cmd.Run()
-	})
-	run("up")
-	run("psql", "--", "-Atc", "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
-	run("backup") // the stanza exists: the upgrade must tell it of the new cluster
-	run("down", "--skip-final-snapshot")
 
 	rec, ok, err := Recorded(stateDir)
 	if err != nil || !ok {
@@ -158,44 +153,14 @@ func TestMajorUpgradeMachinery(t *testing.T) {
 // the exchange (the upgrade is finished, not redone). No row is lost on either endpoint, and
 // backups go on.
 func TestMajorUpgradeSurvivesACrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
 	ctx := context.Background()
-	bin15, _, err := instance.FindBinaries(ctx, 15, true)
-	if err != nil {
-		t.Skip(err)
-	}
-	work, bin := buildBinary(t)
-	sets := []string{"--set", "database.port=" + strconv.Itoa(freePort(t)), "--set", "target.local.readerPort=" + strconv.Itoa(freePort(t)),
-		"--set", "environment.stage=pre-prod", "--set", "database.engineVersion=15.15"}
-	run := func(args ...string) (string, string) {
-		t.Helper()
-		cmd := exec.Command(bin, append(append([]string{}, sets...), args...)...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "NO_COLOR=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("apgstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String(), stderr.String()
-	}
+	tw, bin15 := keptTwin15(t)
+	stateDir, run := tw.stateDir, tw.mustRun
 	count := func(endpoint ...string) string {
 		t.Helper()
 		out, _ := run(append(append([]string{"psql"}, endpoint...), "--", "-Atc", "SELECT count(*) FROM kept")...)
 		return strings.TrimSpace(out)
 	}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() {
-		cmd := exec.Command(bin, "down", "--skip-final-snapshot")
-		cmd.Dir = work
-		_ = cmd.Run()
-	})
-	run("up")
-	run("psql", "--", "-Atc", "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 1000) g")
-	run("backup")
-	run("down", "--skip-final-snapshot")
 	rec, _, err := Recorded(stateDir)
 	if err != nil {
 		t.Fatal(err)

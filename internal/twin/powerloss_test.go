@@ -15,22 +15,8 @@ import (
 // power cut would leave them), then runs up: every acknowledged write is back, and up and the
 // events say what was recovered.
 func TestPowerLoss(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	args := []string{"--set", "environment.stage=prod", "--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	mustOK := func(extra ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := cli(t, work, bin, append(append([]string{}, args...), extra...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s", extra, code, errOut)
-		}
-		return out, errOut
-	}
+	tw := newBinTwin(t, "--set", "environment.stage=prod")
+	stateDir, mustOK := tw.stateDir, tw.mustRun
 	mustOK("up")
 	// Each statement is acknowledged before the next: 200 single-row commits.
 	mustOK("psql", "--", "-Atc", "CREATE TABLE acked (n int)")

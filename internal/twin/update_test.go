@@ -1,12 +1,9 @@
 package twin
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,41 +13,13 @@ import (
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
-// cli runs the built binary in work with args, as a user at a shell without a terminal would.
-func cli(t *testing.T, work, bin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%v: %v", args, err)
-	}
-	return o.String(), e.String(), code
-}
-
 // TestUpIsAnUpdate drives day two through the binary: a dev twin becomes prod (a reader is added)
 // and dev again (the reader removed), its writer endpoint moves to another port, and a change
 // that cannot be applied is refused; after each step psql works with the configuration as given
 // and with the state directory alone, and every row written before is still there.
 func TestUpIsAnUpdate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	base := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-
-	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
+	tw := newBinTwin(t)
+	base, with, stateDir, mustOK := tw.sets, tw.with, tw.stateDir, tw.mustCLI
 	rows := 0
 	write := func(args ...string) {
 		t.Helper()
@@ -85,7 +54,7 @@ func TestUpIsAnUpdate(t *testing.T) {
 			t.Errorf("dry-run plan lacks %q:\n%s", want, plan)
 		}
 	}
-	if _, errOut, code := cli(t, work, bin, append(prod, "up")...); code != 3 || !strings.Contains(errOut, "--yes") {
+	if _, errOut, code := tw.cli(append(prod, "up")...); code != 3 || !strings.Contains(errOut, "--yes") {
 		t.Errorf("up without confirmation and no terminal: exit %d, want 3\n%s", code, errOut)
 	}
 	if n := instances(); n != 1 {
@@ -104,7 +73,7 @@ func TestUpIsAnUpdate(t *testing.T) {
 	if strings.TrimSpace(out) != "t" {
 		t.Errorf("psql --reader after dev -> prod reached %q, want the reader", out)
 	}
-	_, note, _ := cli(t, work, bin, append(base, "status")...)
+	_, note, _ := tw.cli(append(base, "status")...)
 	if !strings.Contains(note, "does not run with yet") || !strings.Contains(note, "environment.stage prod -> dev") {
 		t.Errorf("status with a configuration the twin does not run: no note of the difference\n%s", note)
 	}
@@ -123,30 +92,20 @@ func TestUpIsAnUpdate(t *testing.T) {
 
 	// The writer endpoint moves.
 	newPort := freePort(t)
-	moved := []string{"--set", "database.port=" + strconv.Itoa(newPort), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
+	moved := []string{"--set", "database.port=" + strconv.Itoa(newPort), "--set", "target.local.readerPort=" + strconv.Itoa(tw.readerPort)}
 	_, plan = mustOK(append(moved, "up", "--yes")...)
-	if !strings.Contains(plan, "database.port "+strconv.Itoa(port)+" -> "+strconv.Itoa(newPort)) || !strings.Contains(plan, "the endpoint moves") {
+	if !strings.Contains(plan, "database.port "+strconv.Itoa(tw.port)+" -> "+strconv.Itoa(newPort)) || !strings.Contains(plan, "the endpoint moves") {
 		t.Errorf("port change plan:\n%s", plan)
 	}
 	count(moved...)
 	count("--state-dir", stateDir)
 
 	// A change existing data cannot take is refused before anything is touched.
-	_, errOut, code := cli(t, work, bin, append(moved, "--set", "database.name=other", "up", "--yes")...)
+	_, errOut, code := tw.cli(append(moved, "--set", "database.name=other", "up", "--yes")...)
 	if code != 2 || !strings.Contains(errOut, "refused") || !strings.Contains(errOut, "restore") {
 		t.Errorf("database.name change: exit %d, want 2 with the way forward\n%s", code, errOut)
 	}
 	count(moved...)
-}
-
-// mustCLI is cli for a command that must succeed.
-func mustCLI(t *testing.T, work, bin string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	out, errOut, code := cli(t, work, bin, args...)
-	if code != 0 {
-		t.Fatalf("%v: exit %d\n%s", args, code, errOut)
-	}
-	return out, errOut
 }
 
 func dirHasFiles(dir string) bool {
@@ -189,19 +148,10 @@ func TestNoTwinNoPretending(t *testing.T) {
 // its source, with its state directory and backup repository, is deleted; and every command
 // finds it with --state-dir alone.
 func TestRestoredTwinStandsAlone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	base := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	source := filepath.Join(work, ".apgstack")
-	restored := filepath.Join(work, "r1")
-	t.Cleanup(func() {
-		cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", source)
-		cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", restored)
-	})
-	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
+	tw := newBinTwin(t)
+	base, source, mustOK := tw.sets, tw.stateDir, tw.mustCLI
+	restored := filepath.Join(tw.work, "r1")
+	t.Cleanup(func() { tw.cli("down", "--skip-final-snapshot", "--state-dir", restored) })
 	mustOK(append(base, "up")...)
 	mustOK(append(base, "psql", "--", "-Atc", "CREATE TABLE kept (n int); INSERT INTO kept SELECT generate_series(1, 100)")...)
 	mustOK(append(base, "backup", "--type", "full")...)
@@ -227,7 +177,7 @@ func TestRestoredTwinStandsAlone(t *testing.T) {
 	}
 	// Every command finds the restored twin by its state directory alone.
 	for _, args := range [][]string{{"status"}, {"outputs"}, {"events"}, {"metrics"}, {"backup", "list"}} {
-		out, errOut, code := cli(t, work, bin, append(args, "--state-dir", restored)...)
+		out, errOut, code := tw.cli(append(args, "--state-dir", restored)...)
 		if code != 0 || !strings.Contains(out, "r1") && args[0] != "metrics" && args[0] != "backup" {
 			t.Errorf("%v --state-dir: exit %d\n%s\n%s", args, code, out, errOut)
 		}
@@ -242,16 +192,8 @@ func TestRestoredTwinStandsAlone(t *testing.T) {
 // with no restart; a static change (the engine's minor version) is shown as pending-reboot in
 // status until `apgstack reboot` applies it, the writer restarting in place.
 func TestParameterChangesOnline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs PostgreSQL")
-	}
-	work, bin := buildBinary(t)
-	port, readerPort := freePort(t), freePort(t)
-	base := []string{"--set", "database.port=" + strconv.Itoa(port), "--set", "target.local.readerPort=" + strconv.Itoa(readerPort)}
-	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
-	stateDir := filepath.Join(work, ".apgstack")
-	t.Cleanup(func() { cli(t, work, bin, "down", "--skip-final-snapshot", "--state-dir", stateDir) })
-	mustOK := func(args ...string) (string, string) { t.Helper(); return mustCLI(t, work, bin, args...) }
+	tw := newBinTwin(t)
+	base, with, mustOK := tw.sets, tw.with, tw.mustCLI
 	status := func(args ...string) api.Status {
 		t.Helper()
 		out, _ := mustOK(append(args, "status", "-o", "json")...)
