@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -142,42 +143,8 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 				load.Stop()
 			}
 
-			// Exactly one writer, and the writer endpoint leads to it.
-			master = currentSecret(t, layout, first.Outputs.SecretName) // a rotation may have changed it
-			cc = endpointConfig(t, layout, port, master)
-			writerPort := 0
-			for _, in := range now.Instances {
-				c, err := pgx.ConnectConfig(ctx, instanceConfig(t, layout, in.Port, master))
-				if err != nil {
-					t.Fatalf("connect to %s directly: %v", in.Name, err)
-				}
-				var recovering bool
-				if err := c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
-					t.Fatal(err)
-				}
-				c.Close(ctx)
-				if !recovering {
-					if writerPort != 0 {
-						t.Fatalf("two writers: ports %d and %d", writerPort, in.Port)
-					}
-					writerPort = in.Port
-				}
-			}
-			if writerPort == 0 {
-				t.Fatalf("no writer among %+v", now.Instances)
-			}
-			conn, err = pgx.ConnectConfig(ctx, cc)
-			if err != nil {
-				t.Fatalf("connect through the writer endpoint: %v", err)
-			}
-			defer conn.Close(ctx)
-			var serverPort int
-			if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&serverPort); err != nil || serverPort != writerPort {
-				t.Errorf("the writer endpoint leads to port %d (%v), the writer is on %d", serverPort, err, writerPort)
-			}
-			if err := load.Verify(ctx, conn); err != nil {
-				t.Errorf("acknowledged writes: %v (%+v)", err, load.Stats())
-			}
+			// Exactly one writer, the writer endpoint leads to it, every acknowledged write is there.
+			checkOneWriter(t, layout, port, first.Outputs.SecretName, now, load)
 
 			// Every secret's AWSCURRENT logs in through the writer endpoint; none is pending.
 			checkSecrets(t, layout)
@@ -206,6 +173,134 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 		}
 	}
 	t.Logf("%d steps took %s", len(steps), time.Since(began).Round(time.Second))
+}
+
+// checkOneWriter checks a twin recovered from a supervisor's death: exactly one instance is out
+// of recovery, the writer endpoint leads to it, and every write load acknowledged is there.
+func checkOneWriter(t *testing.T, layout statedir.Layout, port int, secretName string, now api.Status, load *writeload.Load) {
+	t.Helper()
+	ctx := context.Background()
+	master := currentSecret(t, layout, secretName) // a rotation may have changed it
+	cc := endpointConfig(t, layout, port, master)
+	writerPort := 0
+	for _, in := range now.Instances {
+		c, err := pgx.ConnectConfig(ctx, instanceConfig(t, layout, in.Port, master))
+		if err != nil {
+			t.Fatalf("connect to %s directly: %v", in.Name, err)
+		}
+		var recovering bool
+		if err := c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
+			t.Fatal(err)
+		}
+		c.Close(ctx)
+		if !recovering {
+			if writerPort != 0 {
+				t.Fatalf("two writers: ports %d and %d", writerPort, in.Port)
+			}
+			writerPort = in.Port
+		}
+	}
+	if writerPort == 0 {
+		t.Fatalf("no writer among %+v", now.Instances)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		t.Fatalf("connect through the writer endpoint: %v", err)
+	}
+	defer conn.Close(ctx)
+	var serverPort int
+	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&serverPort); err != nil || serverPort != writerPort {
+		t.Errorf("the writer endpoint leads to port %d (%v), the writer is on %d", serverPort, err, writerPort)
+	}
+	if err := load.Verify(ctx, conn); err != nil {
+		t.Errorf("acknowledged writes: %v (%+v)", err, load.Stats())
+	}
+}
+
+// TestKillDuringSwitchoverThenUp does what a user would: while `apgstack failover` switches a
+// prod twin over under a write load, kill -9 of the supervisor from outside, at moments from
+// the one status first shows the writer on its way out to half a second later (past the drain,
+// the promotion and the endpoint's switch), then `apgstack up` at once (racing the keeper, which
+// starts a supervisor too). Each time up succeeds, and the twin is whole under a new supervisor
+// with one writer behind the writer endpoint and every acknowledged write.
+func TestKillDuringSwitchoverThenUp(t *testing.T) {
+	tw := newBinTwin(t, "--set", "environment.stage=prod")
+	layout := statedir.Layout{Root: tw.stateDir}
+	ctx := context.Background()
+	tw.mustRun("up")
+	for n, delay := range []time.Duration{0, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
+		first := tw.status()
+		master := currentSecret(t, layout, first.Outputs.SecretName)
+		cc := endpointConfig(t, layout, tw.port, master)
+		conn, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := "acked_" + strconv.Itoa(n)
+		if err := writeload.Setup(ctx, conn, table); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		load, err := writeload.Start(ctx, writeload.Options{Config: cc, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer load.Stop() // on a failure; stopped below otherwise
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := load.WaitAcked(wctx, 20); err != nil {
+			t.Fatalf("no write acknowledged: %v %+v", err, load.Stats())
+		}
+		cancel()
+
+		failover := exec.Command(tw.bin, tw.with("failover", "--yes")...)
+		failover.Dir = tw.work
+		if err := failover.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c := api.NewClient(layout.Socket())
+		seen := ""
+		for deadline := time.Now().Add(time.Minute); seen == "" && time.Now().Before(deadline); {
+			st, err := c.Status(ctx)
+			if err != nil {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			for _, in := range st.Instances {
+				if in.Role == api.RoleWriter && (strings.Contains(in.Error, "failing over") || strings.Contains(in.Error, "switchover")) {
+					seen = in.Name + " " + in.Error
+				}
+			}
+		}
+		if seen == "" {
+			t.Fatal("the switchover was never seen under way")
+		}
+		time.Sleep(delay)
+		if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = failover.Wait() // its supervisor died under it: the exit code says nothing
+		t.Logf("supervisor %d killed %s after status showed %q", first.PID, delay, seen)
+		if _, errOut, code := tw.run("up"); code != 0 {
+			t.Fatalf("up after the kill: exit %d\n%s", code, errOut)
+		}
+		var now api.Status
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+			if now = tw.status(); now.PID != 0 && now.PID != first.PID && now.Phase == api.PhaseReady && whole(now) {
+				break
+			}
+		}
+		if now.PID == first.PID || now.Phase != api.PhaseReady || !whole(now) {
+			t.Fatalf("no whole twin under a new supervisor within 3 minutes:\n%+v\n%s", now, tail(layout.LogFile(), 40))
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if _, err := load.WaitAckAfter(rctx, time.Now()); err != nil {
+			t.Fatalf("writes through the endpoint did not resume: %v %+v", err, load.Stats())
+		}
+		cancel()
+		load.Stop()
+		checkOneWriter(t, layout, tw.port, first.Outputs.SecretName, now, load)
+		checkSecrets(t, layout)
+	}
 }
 
 // whole reports a twin with a writer and a reader, both running.

@@ -273,7 +273,8 @@ func (r *runner) checkpointStorm(ctx context.Context, tw *liveTwin, base target,
 // is far past, and waits, under select-only pgbench for d, until an autovacuum worker has
 // vacuumed it: autovacuum, not a VACUUM of the client's, as a production table bloats and is
 // cleaned. Storage parameters are the table owner's to set, so the master user needs no
-// ALTER SYSTEM. The worker starts within autovacuum_naptime; the wait is bounded.
+// ALTER SYSTEM. The worker starts within autovacuum_naptime; the wait is bounded, and pgbench
+// goes on until the worker is done (at least d).
 func (r *runner) bigVacuum(ctx context.Context, tw *liveTwin, base target, d time.Duration) (string, error) {
 	rows := 1_200_000 // about 300 MB of 250-byte rows
 	if r.o.Quick {
@@ -298,20 +299,27 @@ func (r *runner) bigVacuum(ctx context.Context, tw *liveTwin, base target, d tim
 	if err := conn.QueryRow(ctx, "SELECT pg_size_pretty(pg_total_relation_size('bench_bloat'))").Scan(&size); err != nil {
 		return "", err
 	}
+	bound := max(d, 3*time.Minute)
 	vctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var benchErr error
 	wg.Add(1)
+	began := time.Now()
 	go func() {
 		defer wg.Done()
-		_, benchErr = r.pgbench(vctx, base, "-n", "-S", "-c", strconv.Itoa(r.s.clients), "-j", strconv.Itoa(r.s.threads), "-T", seconds(d))
+		_, benchErr = r.pgbench(vctx, base, "-n", "-S", "-c", strconv.Itoa(r.s.clients), "-j", strconv.Itoa(r.s.threads), "-T", seconds(bound+d))
+		if vctx.Err() != nil {
+			benchErr = nil // ended by us, once the worker was done
+		}
 	}()
 	_, err = conn.Exec(ctx, "ALTER TABLE bench_bloat SET (autovacuum_enabled = on, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0, autovacuum_analyze_threshold = 1000, autovacuum_analyze_scale_factor = 0)")
 	var took time.Duration
 	if err == nil {
-		took, err = waitAutovacuum(ctx, conn, max(d, 3*time.Minute))
+		took, err = waitAutovacuum(ctx, conn, bound)
 	}
+	_ = sleepCtx(ctx, d-time.Since(began))
+	cancel()
 	wg.Wait()
 	_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS bench_bloat")
 	if err == nil {
