@@ -81,27 +81,8 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 			crashLine := "step=" + step.at + " "
 			crashesBefore := strings.Count(readFile(layout.LogFile()), crashLine)
 
-			master := currentSecret(t, layout, first.Outputs.SecretName)
-			cc := endpointConfig(t, layout, port, master)
-			conn, err := pgx.ConnectConfig(ctx, cc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			table := "acked_" + strconv.Itoa(n)
-			if err := writeload.Setup(ctx, conn, table); err != nil {
-				t.Fatal(err)
-			}
-			conn.Close(ctx)
-			load, err := writeload.Start(ctx, writeload.Options{Config: cc, Table: table})
-			if err != nil {
-				t.Fatal(err)
-			}
+			load := startLoad(t, layout, port, first.Outputs.SecretName, "acked_"+strconv.Itoa(n))
 			defer load.Stop()
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := load.WaitAcked(wctx, 20); err != nil {
-				t.Fatalf("no write acknowledged before the step: %v %+v", err, load.Stats())
-			}
 
 			switch step.by {
 			case killWriter:
@@ -175,6 +156,33 @@ func TestSupervisorDeathAtEachStep(t *testing.T) {
 	t.Logf("%d steps took %s", len(steps), time.Since(began).Round(time.Second))
 }
 
+// startLoad starts a client writing through the writer endpoint as the master user into table,
+// and waits for its first acknowledged writes.
+func startLoad(t *testing.T, layout statedir.Layout, port int, secretName, table string) *writeload.Load {
+	t.Helper()
+	ctx := context.Background()
+	cc := endpointConfig(t, layout, port, currentSecret(t, layout, secretName))
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := writeload.Setup(ctx, conn, table); err != nil {
+		t.Fatal(err)
+	}
+	load, err := writeload.Start(ctx, writeload.Options{Config: cc, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := load.WaitAcked(wctx, 20); err != nil {
+		load.Stop()
+		t.Fatalf("no write acknowledged: %v %+v", err, load.Stats())
+	}
+	return load
+}
+
 // checkOneWriter checks a twin recovered from a supervisor's death: exactly one instance is out
 // of recovery, the writer endpoint leads to it, and every write load acknowledged is there.
 func checkOneWriter(t *testing.T, layout statedir.Layout, port int, secretName string, now api.Status, load *writeload.Load) {
@@ -230,27 +238,8 @@ func TestKillDuringSwitchoverThenUp(t *testing.T) {
 	tw.mustRun("up")
 	for n, delay := range []time.Duration{0, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
 		first := tw.status()
-		master := currentSecret(t, layout, first.Outputs.SecretName)
-		cc := endpointConfig(t, layout, tw.port, master)
-		conn, err := pgx.ConnectConfig(ctx, cc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		table := "acked_" + strconv.Itoa(n)
-		if err := writeload.Setup(ctx, conn, table); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-		load, err := writeload.Start(ctx, writeload.Options{Config: cc, Table: table})
-		if err != nil {
-			t.Fatal(err)
-		}
+		load := startLoad(t, layout, tw.port, first.Outputs.SecretName, "acked_"+strconv.Itoa(n))
 		defer load.Stop() // on a failure; stopped below otherwise
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := load.WaitAcked(wctx, 20); err != nil {
-			t.Fatalf("no write acknowledged: %v %+v", err, load.Stats())
-		}
-		cancel()
 
 		failover := exec.Command(tw.bin, tw.with("failover", "--yes")...)
 		failover.Dir = tw.work

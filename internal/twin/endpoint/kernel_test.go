@@ -18,24 +18,32 @@ func connTotal(p *Proxy) int {
 	return n
 }
 
-// TestProxyOnKernelPath: the endpoint's methods the supervisor calls drive the rule — repoint,
-// pause (the proxy holds new connections), resume to the new writer — and a crash (proxy gone,
-// table kept) keeps the endpoint serving until the next up removes the stale table.
-func TestProxyOnKernelPath(t *testing.T) {
+// kernelEndpoint is an endpoint listening on a free port and put on the kernel path of a test
+// table; the proxy is closed at the test's end (tests may close it before).
+func kernelEndpoint(t *testing.T, name string) (Kernel, *Proxy, *Redirects, int) {
+	t.Helper()
 	k := kernelForTest(t)
-	ctx := context.Background()
-	a, b := backend(t, "a"), backend(t, "b")
 	port := freePort(t)
-	p, err := ListenLoopback("writer", port, nil)
+	p, err := ListenLoopback(name, port, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	r, why := NewRedirects(ctx, k, nil)
+	t.Cleanup(func() { p.Close() })
+	r, why := NewRedirects(context.Background(), k, nil)
 	if r == nil {
 		t.Fatalf("kernel path unavailable: %s", why)
 	}
 	p.UseKernel(r, port, "")
+	return k, p, r, port
+}
+
+// TestProxyOnKernelPath: the endpoint's methods the supervisor calls drive the rule — repoint,
+// pause (the proxy holds new connections), resume to the new writer — and a crash (proxy gone,
+// table kept) keeps the endpoint serving until the next up removes the stale table.
+func TestProxyOnKernelPath(t *testing.T) {
+	k, p, _, port := kernelEndpoint(t, "writer")
+	ctx := context.Background()
+	a, b := backend(t, "a"), backend(t, "b")
 	p.SetBackends([]string{a})
 	if path, why := p.Path(); path != PathKernel {
 		t.Fatalf("path = %s (%s), want kernel", path, why)
@@ -131,20 +139,9 @@ func askNoHelper(c net.Conn, msg string) (string, error) {
 // the servers stop (the reader endpoint falling back to the writer, a reader leaving it) does not
 // install it again, which would leave the twin's rules behind after down.
 func TestRedirectsClosedStayClosed(t *testing.T) {
-	k := kernelForTest(t)
+	k, p, r, _ := kernelEndpoint(t, "reader")
 	ctx := context.Background()
 	a, b := backend(t, "a"), backend(t, "b")
-	port := freePort(t)
-	p, err := ListenLoopback("reader", port, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	r, why := NewRedirects(ctx, k, nil)
-	if r == nil {
-		t.Fatalf("kernel path unavailable: %s", why)
-	}
-	p.UseKernel(r, port, "")
 	p.SetBackends([]string{a})
 	if ok, err := k.Exists(ctx); err != nil || !ok {
 		t.Fatalf("table present = %v, %v; want true", ok, err)
