@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 )
 
 // cliBinary is the built apgstack program in a work directory the postgres account can reach,
@@ -28,14 +30,7 @@ func buildCLI(t *testing.T) *cliBinary {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	work, err := os.MkdirTemp("", "apgstack-cli-bin-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
+	work := pgtest.ReachableDir(t, "cli-bin")
 	bin := filepath.Join(work, "apgstack")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

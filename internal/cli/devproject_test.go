@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 )
 
 // devProject writes a dev configuration with endpoint ports free now into a temporary directory
@@ -15,24 +14,15 @@ import (
 // flags that name both.
 func devProject(t *testing.T) (dir string, cfg apgstack.Config, common []string) {
 	t.Helper()
-	root, err := os.MkdirTemp("", "apgstack-cli-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil { // the server account must reach the state
-		t.Fatal(err)
-	}
+	root := pgtest.ReachableDir(t, "cli") // the server account must reach the state
 	dir = filepath.Join(root, "state")
 	var ports []string
 	for len(ports) < 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeLoopbackPort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p >= 1150 && (len(ports) == 0 || ports[0] != strconv.Itoa(p)) {
+		if len(ports) == 0 || ports[0] != strconv.Itoa(p) {
 			ports = append(ports, strconv.Itoa(p))
 		}
 	}
@@ -40,7 +30,7 @@ func devProject(t *testing.T) (dir string, cfg apgstack.Config, common []string)
 	if code, _, stderr := run(t, nil, "init", "--config", path, "--set", "database.port="+ports[0], "--set", "target.local.readerPort="+ports[1]); code != ExitOK {
 		t.Fatalf("init: %s", stderr)
 	}
-	cfg, err = apgstack.Load(path, true, nil)
+	cfg, err := apgstack.Load(path, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

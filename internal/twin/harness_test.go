@@ -12,20 +12,14 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
 // buildBinary builds apgstack into a new working directory the server account can reach.
 func buildBinary(t *testing.T) (work, bin string) {
 	t.Helper()
-	work, err := os.MkdirTemp("", "apgstack-e2e-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
+	work = pgtest.ReachableDir(t, "e2e")
 	bin = filepath.Join(work, "apgstack")
 	build := exec.Command("go", "build", "-o", bin, "github.com/apgstack/apgstack/cmd/apgstack")
 	if out, err := build.CombinedOutput(); err != nil {

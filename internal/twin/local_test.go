@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/api"
 )
 
@@ -185,12 +186,7 @@ func TestPlaceStateDirFallback(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root switches to the postgres account")
 	}
-	root, err := os.MkdirTemp("", "apgstack-fallback-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(root, 0o755)
-	t.Cleanup(func() { os.RemoveAll(root) })
+	root := pgtest.ReachableDir(t, "fallback")
 	old := FallbackRoot
 	FallbackRoot = root
 	t.Cleanup(func() { FallbackRoot = old })

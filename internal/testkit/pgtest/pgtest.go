@@ -137,17 +137,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	// t.TempDir is 0700 and root-owned: the postgres account could not enter it.
-	dir, err := os.MkdirTemp("", "apgstack-pgtest-*")
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
+	dir := ReachableDir(t, "pgtest")
 	s := &Server{Host: "127.0.0.1", Superuser: c.superuser, Password: randomHex(16), Dir: dir,
 		DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "run", "server.log"), BinDir: bin, TLS: c.tls, acct: acct}
 	t.Cleanup(s.stop)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
 	if err := acct.CheckReachable(dir); err != nil {
 		t.Fatalf("pgtest: %v (set TMPDIR to a folder the postgres account can reach)", err)
 	}

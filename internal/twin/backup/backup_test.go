@@ -13,6 +13,7 @@ import (
 
 	"github.com/apgstack/apgstack/internal/runas"
 	"github.com/apgstack/apgstack/internal/testkit/golden"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 )
@@ -20,15 +21,7 @@ import (
 // baseDir is a directory the server account can reach (t.TempDir is 0700 root's).
 func baseDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "apgstack-backup-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
+	return pgtest.ReachableDir(t, "backup")
 }
 
 func freePort(t *testing.T) int {

@@ -153,14 +153,7 @@ func TestTLSHandshakeOnIPv6Loopback(t *testing.T) {
 // certificate, and verify-full must accept it for every loopback host.
 func TestVerifyFullOnEveryLoopbackAddressThroughTheEndpoint(t *testing.T) {
 	listenIPv6Loopback(t).Close()
-	dir, err := os.MkdirTemp("", "apgstack-certs-*") // the postgres account must read the files
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := pgtest.ReachableDir(t, "certs") // the postgres account must read the files
 	f, _, _ := ensured(t, dir)
 	if err := os.Chmod(filepath.Dir(f.Key), 0o755); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack/internal/runas"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/postgres"
 )
 
@@ -38,15 +38,7 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Skip(err)
 	}
-	dir, err := os.MkdirTemp("", "apgstack-inst-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &cluster{t: t, dir: dir, bin: bin, acct: acct}
+	return &cluster{t: t, dir: pgtest.ReachableDir(t, "inst"), bin: bin, acct: acct}
 }
 
 func (c *cluster) instance(name string) *Instance {

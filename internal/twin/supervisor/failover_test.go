@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apgstack/apgstack"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/instance"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
@@ -439,15 +440,7 @@ func BenchmarkFailover(b *testing.B) {
 		}
 	}
 	cfg.Database.Port, cfg.Target.Local.ReaderPort = ports[0], ports[1]
-	root, err := os.MkdirTemp("", "apgstack-bench-*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	if err := os.Chmod(root, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(root, "state")
+	dir := filepath.Join(pgtest.ReachableDir(b, "bench"), "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := make(chan *Supervisor, 1)
 	ready, done := make(chan struct{}), make(chan error, 1)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apgstack/apgstack"
 	"github.com/apgstack/apgstack/bestpractice"
+	"github.com/apgstack/apgstack/internal/testkit/pgtest"
 	"github.com/apgstack/apgstack/internal/twin/api"
 	"github.com/apgstack/apgstack/internal/twin/secretstore"
 	"github.com/jackc/pgx/v5"
@@ -23,15 +24,7 @@ import (
 // stateDir is a state directory the server account can reach (t.TempDir is 0700 root's).
 func stateDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "apgstack-sv-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "state")
+	return filepath.Join(pgtest.ReachableDir(t, "sv"), "state")
 }
 
 func freePorts(t *testing.T) (int, int) {
