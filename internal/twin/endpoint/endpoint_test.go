@@ -17,6 +17,12 @@ func backend(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveEcho(t, ln, name)
+}
+
+// serveEcho answers every line received on ln with name, until the test ends; it returns ln's
+// address.
+func serveEcho(t *testing.T, ln net.Listener, name string) string {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

@@ -134,24 +134,9 @@ func TestKernelRedirectIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "v6:%s\n", sc.Text())
-				}
-			}()
-		}
-	}()
+	addr := serveEcho(t, ln, "v6")
 	public := freePort(t)
-	if err := k.Apply(context.Background(), []Route{{Port: public, Targets: []int{portOf(t, ln.Addr().String())}}}); err != nil {
+	if err := k.Apply(context.Background(), []Route{{Port: public, Targets: []int{portOf(t, addr)}}}); err != nil {
 		t.Fatal(err)
 	}
 	conn, _, who := dialAsk(t, "::1", public)
